@@ -1,0 +1,87 @@
+/**
+ * Versioned, order-preserving binary keys for the LevelDB store.
+ *
+ * Layout: `[version][kind][escaped name][0x00 0x01]` then, for update records, the sequence number
+ * as 8 bytes big-endian. Escaping `0x00` as `0x00 0xFF` keeps every name's key range disjoint from
+ * every other name's (a name can contain any character), and big-endian sequence numbers make
+ * LevelDB's byte order the append order.
+ */
+
+export const KEY_VERSION = 1
+const KIND_META = 0x6d // 'm'
+const KIND_UPDATE = 0x75 // 'u'
+const TERMINATOR = [0x00, 0x01] as const
+const SEQ_BYTES = 8
+
+/** The largest sequence number a key can hold exactly. */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER
+
+function escapeName(name: string): number[] {
+  const out: number[] = []
+  for (const byte of Buffer.from(name, 'utf8')) {
+    out.push(byte)
+    if (byte === 0x00) out.push(0xff)
+  }
+  return out
+}
+
+function prefix(kind: number, name: string): number[] {
+  return [KEY_VERSION, kind, ...escapeName(name), ...TERMINATOR]
+}
+
+/** Key of one document's metadata record. */
+export function metaKey(name: string): Buffer {
+  return Buffer.from(prefix(KIND_META, name))
+}
+
+/** Key of update record `seq` (0 ≤ seq ≤ MAX_SEQ) of document `name`. */
+export function updateKey(name: string, seq: number): Buffer {
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`sequence number out of range: ${seq}`)
+  const head = prefix(KIND_UPDATE, name)
+  const key = Buffer.alloc(head.length + SEQ_BYTES)
+  key.set(head, 0)
+  key.writeUIntBE(Math.floor(seq / 2 ** 32), head.length, 4)
+  key.writeUInt32BE(seq % 2 ** 32, head.length + 4)
+  return key
+}
+
+/** `[gte, lt)` bounds that cover exactly the update records of `name`. */
+export function updateRange(name: string): { gte: Buffer; lt: Buffer } {
+  const head = prefix(KIND_UPDATE, name)
+  const lt = Buffer.from(head)
+  lt[lt.length - 1] = TERMINATOR[1] + 1
+  return { gte: Buffer.from(head), lt }
+}
+
+/** `[gte, lt)` bounds that cover every metadata record. */
+export function metaRange(): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.from([KEY_VERSION, KIND_META]), lt: Buffer.from([KEY_VERSION, KIND_META + 1]) }
+}
+
+/** The sequence number of an update key made by `updateKey`. */
+export function seqOfUpdateKey(key: Uint8Array): number {
+  const view = Buffer.from(key.buffer, key.byteOffset, key.byteLength)
+  const at = view.length - SEQ_BYTES
+  return view.readUInt32BE(at) * 2 ** 32 + view.readUInt32BE(at + 4)
+}
+
+/** The document name of a metadata key made by `metaKey`; throws on a key of another shape. */
+export function nameOfMetaKey(key: Uint8Array): string {
+  if (key[0] !== KEY_VERSION || key[1] !== KIND_META) throw new Error('not a metadata key')
+  const bytes: number[] = []
+  for (let i = 2; i < key.length; i++) {
+    const byte = key[i]!
+    if (byte === 0x00) {
+      const next = key[i + 1]
+      if (next === 0xff) {
+        bytes.push(0x00)
+        i++
+        continue
+      }
+      if (next === TERMINATOR[1] && i + 2 === key.length) return Buffer.from(bytes).toString('utf8')
+      throw new Error('malformed metadata key')
+    }
+    bytes.push(byte)
+  }
+  throw new Error('unterminated metadata key')
+}

@@ -1,0 +1,393 @@
+import { mkdir } from 'node:fs/promises'
+import leveldown, { type BatchOp, type IteratorOptions, type LevelDown } from 'leveldown'
+import { metaKey, metaRange, nameOfMetaKey, seqOfUpdateKey, updateKey, updateRange } from './keys.js'
+import { type DocMeta, type DocStore, type LoadedDoc, StoreError } from './store.js'
+
+export interface LevelStoreOptions {
+  /** Directory of the database; created when missing. One process may use it at a time. */
+  readonly dir: string
+  /** Sync each batch to disk before acknowledging it (survives power loss, not only a crash). Default false. */
+  readonly fsync?: boolean
+  /** Told about every batch written (or failed), for metrics. */
+  readonly onBatch?: (info: BatchInfo) => void
+}
+
+export interface BatchInfo {
+  readonly durationMs: number
+  readonly records: number
+  readonly bytes: number
+  readonly error: StoreError | null
+}
+
+/** Per-document counters; kept in memory for documents touched since open. */
+interface DocState {
+  readonly name: string
+  createdAt: number
+  updatedAt: number
+  bytes: number
+  records: number
+  updates: number
+  firstSeq: number
+  nextSeq: number
+  /** The batch that last wrote this document while it is still queued or in flight. */
+  lastWrite: Promise<void> | null
+}
+
+/** Everything written together in one LevelDB batch. */
+interface Batch {
+  readonly ops: BatchOp[]
+  readonly docs: Set<DocState>
+  bytes: number
+  readonly done: Promise<void>
+  resolve(): void
+  reject(error: StoreError): void
+}
+
+/** Past this many cached documents, idle ones are forgotten (they are re-read when touched). */
+const MAX_CACHED_DOCS = 10_000
+
+/**
+ * Opens a LevelDB document store in `options.dir`.
+ * Rejects with `TANDEM_ERR_STORE_LOCKED` when another process holds the directory, and with
+ * `TANDEM_ERR_STORE_OPEN` when it cannot be created or opened.
+ */
+export async function openLevelStore(options: LevelStoreOptions): Promise<DocStore> {
+  try {
+    await mkdir(options.dir, { recursive: true })
+  } catch (cause) {
+    throw new StoreError(
+      'TANDEM_ERR_STORE_OPEN',
+      `cannot create data directory ${options.dir}: ${String(cause)}`,
+      {
+        cause,
+      },
+    )
+  }
+  const db = leveldown(options.dir)
+  await new Promise<void>((resolve, reject) =>
+    db.open({ createIfMissing: true }, (err) => {
+      if (!err) return resolve()
+      const locked = /\block\b/i.test(err.message)
+      reject(
+        locked
+          ? new StoreError(
+              'TANDEM_ERR_STORE_LOCKED',
+              `data directory ${options.dir} is in use by another Tandem process (LevelDB lock held)`,
+              { cause: err },
+            )
+          : new StoreError(
+              'TANDEM_ERR_STORE_OPEN',
+              `cannot open data directory ${options.dir}: ${err.message}`,
+              {
+                cause: err,
+              },
+            ),
+      )
+    }),
+  )
+  return new LevelStore(db, options)
+}
+
+class LevelStore implements DocStore {
+  private readonly docs = new Map<string, DocState>()
+  private readonly reading = new Map<string, Promise<DocState>>()
+  /** The batch collecting writes; written when the one in flight completes. */
+  private next: Batch | null = null
+  private inFlight: Batch | null = null
+  private flushScheduled = false
+  private closing: Promise<void> | null = null
+
+  constructor(
+    private readonly db: LevelDown,
+    private readonly options: LevelStoreOptions,
+  ) {}
+
+  async load(name: string): Promise<LoadedDoc> {
+    this.assertOpen()
+    const state = await this.state(name)
+    // Records still queued are not visible to an iterator yet: wait for them.
+    if (state.lastWrite) await state.lastWrite.catch(() => undefined)
+    const updates = await this.readValues(updateRange(name))
+    return { updates, meta: state.records === 0 && state.updates === 0 ? null : toMeta(state) }
+  }
+
+  append(name: string, update: Uint8Array): Promise<void> {
+    return this.withState(name, (state, batch) => {
+      const now = Date.now()
+      if (state.updates === 0) state.createdAt = now
+      batch.ops.push({ type: 'put', key: updateKey(name, state.nextSeq++), value: update })
+      batch.bytes += update.byteLength
+      state.updatedAt = now
+      state.bytes += update.byteLength
+      state.records++
+      state.updates++
+    })
+  }
+
+  compact(name: string, state: Uint8Array): Promise<void> {
+    return this.withState(name, (doc, batch) => {
+      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
+        batch.ops.push({ type: 'del', key: updateKey(name, seq) })
+      const now = Date.now()
+      if (doc.updates === 0) doc.createdAt = now
+      doc.firstSeq = doc.nextSeq
+      batch.ops.push({ type: 'put', key: updateKey(name, doc.nextSeq++), value: state })
+      batch.bytes += state.byteLength
+      doc.updatedAt = now
+      doc.bytes = state.byteLength
+      doc.records = 1
+      doc.updates++
+    })
+  }
+
+  delete(name: string): Promise<void> {
+    return this.withState(name, (doc, batch) => {
+      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
+        batch.ops.push({ type: 'del', key: updateKey(name, seq) })
+      doc.firstSeq = doc.nextSeq
+      doc.bytes = 0
+      doc.records = 0
+      doc.updates = 0
+    })
+  }
+
+  async list(): Promise<DocMeta[]> {
+    this.assertOpen()
+    await this.settled()
+    const metas: DocMeta[] = []
+    await this.iterate({ ...metaRange(), keys: true, values: true }, (key, value) => {
+      const state = parseMeta(nameOfMetaKey(key), value)
+      if (state.records > 0) metas.push(toMeta(state))
+    })
+    return metas
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.settled()
+      await new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())))
+    })()
+    return this.closing
+  }
+
+  /** Resolves once every write queued so far has completed (successfully or not). */
+  private async settled(): Promise<void> {
+    while (this.inFlight || this.next) {
+      await (this.next ?? this.inFlight)?.done.catch(() => undefined)
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new StoreError('TANDEM_ERR_STORE_CLOSED', 'the document store is closed')
+  }
+
+  /**
+   * Runs `write` against the document's counters and the batch being collected, in call order
+   * (a document not yet cached is read first), and returns that batch's completion.
+   */
+  private withState(name: string, write: (state: DocState, batch: Batch) => void): Promise<void> {
+    if (this.closing)
+      return Promise.reject(new StoreError('TANDEM_ERR_STORE_CLOSED', 'the document store is closed'))
+    const cached = this.docs.get(name)
+    const enqueue = (state: DocState): Promise<void> => {
+      const batch = this.collecting()
+      write(state, batch)
+      batch.docs.add(state)
+      state.lastWrite = batch.done
+      return batch.done
+    }
+    if (cached && !this.reading.has(name)) return enqueue(cached)
+    return this.state(name).then(enqueue)
+  }
+
+  private state(name: string): Promise<DocState> {
+    const cached = this.docs.get(name)
+    if (cached) return Promise.resolve(cached)
+    let reading = this.reading.get(name)
+    if (!reading) {
+      reading = this.readState(name).then(
+        (state) => {
+          this.reading.delete(name)
+          this.docs.set(name, state)
+          return state
+        },
+        (error: unknown) => {
+          this.reading.delete(name)
+          throw error
+        },
+      )
+      this.reading.set(name, reading)
+    }
+    return reading
+  }
+
+  private async readState(name: string): Promise<DocState> {
+    const value = await new Promise<Buffer | undefined>((resolve, reject) =>
+      this.db.get(metaKey(name), { asBuffer: true }, (err, found) => {
+        if (err && /notfound/i.test(err.message)) resolve(undefined)
+        else if (err)
+          reject(
+            new StoreError('TANDEM_ERR_STORE_READ', `cannot read ${name}: ${err.message}`, { cause: err }),
+          )
+        else resolve(found)
+      }),
+    )
+    const state = value ? parseMeta(name, value) : emptyState(name)
+    // The keys, not the metadata, say which sequence numbers are taken.
+    const range = updateRange(name)
+    let first: number | null = null
+    let last: number | null = null
+    await this.iterate({ ...range, keys: true, values: false, limit: 1 }, (key) => {
+      first = seqOfUpdateKey(key)
+    })
+    await this.iterate({ ...range, keys: true, values: false, limit: 1, reverse: true }, (key) => {
+      last = seqOfUpdateKey(key)
+    })
+    if (first !== null && last !== null) {
+      state.firstSeq = first
+      state.nextSeq = Math.max(state.nextSeq, (last as number) + 1)
+    } else {
+      state.firstSeq = state.nextSeq
+    }
+    return state
+  }
+
+  private collecting(): Batch {
+    if (!this.next) {
+      let resolve!: () => void
+      let reject!: (error: StoreError) => void
+      const done = new Promise<void>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      this.next = { ops: [], docs: new Set(), bytes: 0, done, resolve, reject }
+    }
+    if (!this.inFlight && !this.flushScheduled) {
+      // Let everything that arrives in this turn of the event loop join the batch.
+      this.flushScheduled = true
+      setImmediate(() => {
+        this.flushScheduled = false
+        this.flush()
+      })
+    }
+    return this.next
+  }
+
+  private flush(): void {
+    const batch = this.next
+    if (!batch || this.inFlight) return
+    this.next = null
+    this.inFlight = batch
+    for (const state of batch.docs) {
+      batch.ops.push(
+        state.updates === 0
+          ? { type: 'del', key: metaKey(state.name) }
+          : { type: 'put', key: metaKey(state.name), value: encodeMeta(state) },
+      )
+    }
+    const started = performance.now()
+    this.db.batch(batch.ops, { sync: this.options.fsync === true }, (err) => {
+      this.inFlight = null
+      const error = err
+        ? new StoreError(
+            'TANDEM_ERR_STORE_WRITE',
+            `write of ${batch.docs.size} document(s) failed: ${err.message}`,
+            {
+              cause: err,
+            },
+          )
+        : null
+      for (const state of batch.docs) {
+        if (state.lastWrite === batch.done) state.lastWrite = null
+        // The counters now disagree with the disk: read them again when next needed.
+        if (error) this.docs.delete(state.name)
+      }
+      this.options.onBatch?.({
+        durationMs: performance.now() - started,
+        records: batch.ops.length,
+        bytes: batch.bytes,
+        error,
+      })
+      if (error) batch.reject(error)
+      else batch.resolve()
+      this.forgetIdleDocs()
+      this.flush()
+    })
+  }
+
+  private forgetIdleDocs(): void {
+    if (this.docs.size <= MAX_CACHED_DOCS) return
+    for (const [name, state] of this.docs) if (!state.lastWrite) this.docs.delete(name)
+  }
+
+  private async readValues(range: { gte: Buffer; lt: Buffer }): Promise<Uint8Array[]> {
+    const values: Uint8Array[] = []
+    await this.iterate({ ...range, keys: false, values: true }, (_key, value) => values.push(value))
+    return values
+  }
+
+  private iterate(options: IteratorOptions, each: (key: Buffer, value: Buffer) => void): Promise<void> {
+    const it = this.db.iterator({ ...options, keyAsBuffer: true, valueAsBuffer: true })
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error) =>
+        it.end(() =>
+          reject(new StoreError('TANDEM_ERR_STORE_READ', `read failed: ${err.message}`, { cause: err })),
+        )
+      const step = (): void =>
+        it.next((err, key, value) => {
+          if (err) return fail(err)
+          if (key === undefined && value === undefined) return it.end(() => resolve())
+          each(key ?? Buffer.alloc(0), value ?? Buffer.alloc(0))
+          step()
+        })
+      step()
+    })
+  }
+}
+
+function emptyState(name: string): DocState {
+  return {
+    name,
+    createdAt: 0,
+    updatedAt: 0,
+    bytes: 0,
+    records: 0,
+    updates: 0,
+    firstSeq: 0,
+    nextSeq: 0,
+    lastWrite: null,
+  }
+}
+
+function encodeMeta(state: DocState): Buffer {
+  const { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq } = state
+  return Buffer.from(JSON.stringify({ createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq }))
+}
+
+function parseMeta(name: string, value: Uint8Array): DocState {
+  const state = emptyState(name)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(value).toString('utf8'))
+  } catch {
+    return state
+  }
+  if (typeof parsed !== 'object' || parsed === null) return state
+  for (const field of [
+    'createdAt',
+    'updatedAt',
+    'bytes',
+    'records',
+    'updates',
+    'firstSeq',
+    'nextSeq',
+  ] as const) {
+    const n = (parsed as Record<string, unknown>)[field]
+    if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) state[field] = n
+  }
+  return state
+}
+
+function toMeta({ name, createdAt, updatedAt, bytes, records, updates }: DocState): DocMeta {
+  return { name, createdAt, updatedAt, bytes, records, updates }
+}

@@ -1,0 +1,33 @@
+// The part of leveldown 6 (abstract-leveldown 7) that Tandem uses; the package ships no types.
+declare module 'leveldown' {
+  type Callback<T = void> = (err: Error | undefined | null, value?: T) => void
+  export type BatchOp =
+    | { readonly type: 'put'; readonly key: Buffer; readonly value: Uint8Array }
+    | { readonly type: 'del'; readonly key: Buffer }
+  export interface IteratorOptions {
+    gte?: Buffer
+    lt?: Buffer
+    keys?: boolean
+    reverse?: boolean
+    limit?: number
+    values?: boolean
+    keyAsBuffer?: boolean
+    valueAsBuffer?: boolean
+  }
+  export interface Iterator {
+    next(cb: (err: Error | undefined | null, key?: Buffer, value?: Buffer) => void): void
+    end(cb: (err?: Error | null) => void): void
+  }
+  export interface LevelDown {
+    readonly status: string
+    open(
+      options: { createIfMissing?: boolean; errorIfExists?: boolean },
+      cb: (err?: Error | null) => void,
+    ): void
+    close(cb: (err?: Error | null) => void): void
+    get(key: Buffer, options: { asBuffer?: boolean }, cb: Callback<Buffer>): void
+    batch(ops: readonly BatchOp[], options: { sync?: boolean }, cb: (err?: Error | null) => void): void
+    iterator(options: IteratorOptions): Iterator
+  }
+  export default function leveldown(location: string): LevelDown
+}

@@ -1,0 +1,88 @@
+/**
+ * Every way Tandem refuses or ends something, with a stable code and the wire code it maps to.
+ * Nothing else in the server writes a bare close code or HTTP status.
+ */
+
+/** WebSocket close codes Tandem sends. 44xx are permanent: y-websocket v3 stops reconnecting. */
+export const CloseCode = {
+  GoingAway: 1001,
+  ProtocolError: 1002,
+  UnsupportedData: 1003,
+  InvalidPayload: 1007,
+  PolicyViolation: 1008,
+  MessageTooBig: 1009,
+  InternalError: 1011,
+  Restart: 1012,
+  TryAgainLater: 1013,
+  BadRequest: 4400,
+  Unauthorized: 4401,
+  Forbidden: 4403,
+} as const
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
+
+export type ErrorCode =
+  | 'TANDEM_ERR_INVALID_OPTION'
+  | 'TANDEM_ERR_MALFORMED_MESSAGE'
+  | 'TANDEM_ERR_UNKNOWN_MESSAGE'
+  | 'TANDEM_ERR_TEXT_FRAME'
+  | 'TANDEM_ERR_INVALID_UPDATE'
+  | 'TANDEM_ERR_QUEUE_FULL'
+  | 'TANDEM_ERR_SLOW_CONSUMER'
+  | 'TANDEM_ERR_LOAD_FAILED'
+  | 'TANDEM_ERR_BAD_ROOM_NAME'
+  | 'TANDEM_ERR_SHUTTING_DOWN'
+  | 'TANDEM_ERR_ALREADY_LISTENING'
+
+/** Base class of the errors Tandem throws or closes connections with. */
+export class TandemError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'TandemError'
+    this.code = code
+  }
+}
+
+/** A bad option value; `option` names it the way the caller spelled it (`port`, `--port`). */
+export class OptionsError extends TandemError {
+  readonly option: string
+
+  constructor(option: string, message: string) {
+    super('TANDEM_ERR_INVALID_OPTION', message)
+    this.name = 'OptionsError'
+    this.option = option
+  }
+}
+
+/** A peer's error: ends that peer's connection with `closeCode` and the message as reason. */
+export class ConnectionError extends TandemError {
+  readonly closeCode: CloseCode
+
+  constructor(code: ErrorCode, closeCode: CloseCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'ConnectionError'
+    this.closeCode = closeCode
+  }
+}
+
+/** A refused HTTP request or upgrade: answered with `status` before any WebSocket exists. */
+export class HttpError extends TandemError {
+  readonly status: number
+
+  constructor(code: ErrorCode, status: number, message: string) {
+    super(code, message)
+    this.name = 'HttpError'
+    this.status = status
+  }
+}
+
+/** Close reasons are limited to 123 bytes by RFC 6455; cut longer ones at a character boundary. */
+export function closeReason(message: string): string {
+  const bytes = Buffer.from(message, 'utf8')
+  if (bytes.length <= 123) return message
+  return `${bytes
+    .subarray(0, 120)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '')}…`
+}

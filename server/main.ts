@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/**
+ * The `tandem` command: flags and environment → options, start, signals → close(). The only file
+ * that reads process.env or calls process.exit.
+ */
+import { parseArgs } from 'node:util'
+import { StoreError } from '../persistence/store.js'
+import { OptionsError } from './errors.js'
+import { LOG_LEVELS, type LogLevel, type ServerOptions } from './options.js'
+import { createServer } from './server.js'
+
+const USAGE = `Usage: tandem [options]
+
+Serves the Tandem editor and its y-websocket sync server on one HTTP port.
+
+Options (flags win over environment variables):
+  --port <n>             TCP port, 0 for any free one            env PORT       default 1234
+  --host <addr>          address to bind                         env HOST       default 127.0.0.1
+  --data-dir <path>      LevelDB data directory                  env DATA_DIR   default ./data
+  --fsync                sync every write to disk (power-loss    env FSYNC=1    default off
+                         durability; costs throughput)
+  --static-dir <path>    built editor to serve, "" for none      env STATIC_DIR default dist/editor
+  --log-level <level>    ${LOG_LEVELS.join('|')}   env LOG_LEVEL  default info
+  --max-message-bytes <n>  largest accepted message (1009 past it)  default 16777216
+  -h, --help             show this help
+
+Signals: SIGINT/SIGTERM close every socket with 1001 after flushing all writes; SIGUSR2 does the
+same with 1012 (restart). Exit status: 0 after a clean shutdown, 2 for bad options, 1 otherwise.
+`
+
+/** Thrown for a bad command line; the message names the flag. */
+class UsageError extends Error {}
+
+function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOptions | 'help' {
+  let parsed: ReturnType<typeof parse>
+  function parse() {
+    return parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'data-dir': { type: 'string' },
+        fsync: { type: 'boolean' },
+        'static-dir': { type: 'string' },
+        'log-level': { type: 'string' },
+        'max-message-bytes': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    })
+  }
+  try {
+    parsed = parse()
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
+  }
+  const { values } = parsed
+  if (values.help) return 'help'
+  const integer = (flag: string, raw: string | undefined): number | undefined => {
+    if (raw === undefined) return undefined
+    if (!/^\d+$/.test(raw))
+      throw new UsageError(`--${flag} must be a whole number, got ${JSON.stringify(raw)}`)
+    return Number(raw)
+  }
+  const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new UsageError(
+      `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    )
+  }
+  const staticDir = values['static-dir'] ?? env.STATIC_DIR ?? 'dist/editor'
+  return {
+    port: integer('port', values.port ?? env.PORT) ?? 1234,
+    host: values.host ?? env.HOST ?? '127.0.0.1',
+    dataDir: values['data-dir'] ?? env.DATA_DIR ?? './data',
+    fsync: values.fsync ?? env.FSYNC === '1',
+    staticDir: staticDir === '' ? null : staticDir,
+    logLevel: logLevel as LogLevel,
+    maxMessageBytes: integer('max-message-bytes', values['max-message-bytes']),
+  }
+}
+
+/** Maps a library option name back to the flag a user typed. */
+function flagOf(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+}
+
+async function main(): Promise<void> {
+  let options: ServerOptions | 'help'
+  try {
+    options = parseFlags(process.argv.slice(2), process.env)
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    process.stderr.write(`tandem: ${error.message}\nRun 'tandem --help' for usage.\n`)
+    process.exit(2)
+  }
+  if (options === 'help') {
+    process.stdout.write(USAGE)
+    return
+  }
+  let server: ReturnType<typeof createServer>
+  try {
+    server = createServer(options)
+    await server.listen()
+  } catch (error) {
+    if (error instanceof OptionsError) {
+      process.stderr.write(`tandem: ${flagOf(error.option)}: ${error.message}\n`)
+      process.exit(2)
+    }
+    if (error instanceof StoreError) {
+      process.stderr.write(`tandem: --data-dir: ${error.message}\n`)
+      process.exit(1)
+    }
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      process.stderr.write(
+        `tandem: --port/--host: cannot listen on ${options.host}:${options.port} (${code})\n`,
+      )
+      process.exit(1)
+    }
+    throw error
+  }
+  server.log.info({ url: `http://${options.host}:${server.port}` }, 'tandem ready')
+  let stopping = false
+  const stop = (restart: boolean) => {
+    if (stopping) {
+      server.log.warn('already shutting down; waiting for writes to finish')
+      return
+    }
+    stopping = true
+    server.close({ restart }).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.log.fatal({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', () => stop(false))
+  process.on('SIGTERM', () => stop(false))
+  process.on('SIGUSR2', () => stop(true))
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`tandem: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
+})

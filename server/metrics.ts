@@ -1,0 +1,84 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { ErrorCode } from './errors.js'
+
+/**
+ * Hot-path counters as plain numbers (an increment costs nothing); the Prometheus registry reads
+ * them only when scraped. One instance per server: two servers in one process share nothing.
+ */
+export class Stats {
+  connections = 0
+  messagesIn = 0
+  messagesOut = 0
+  bytesIn = 0
+  bytesOut = 0
+  readonly errors = new Map<ErrorCode | string, number>()
+
+  countError(code: ErrorCode | string): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1)
+  }
+}
+
+export interface Metrics {
+  readonly registry: Registry
+  /** Records one persistence batch. */
+  observeWrite(durationMs: number, failed: boolean): void
+}
+
+/** Builds the `/metrics` registry over `stats` and the live room count. */
+export function createMetrics(stats: Stats, roomsLoaded: () => number): Metrics {
+  const registry = new Registry()
+  const registers = [registry]
+  const fromStats = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset()
+        this.inc(read())
+      },
+    })
+  new Gauge({
+    name: 'tandem_connections',
+    help: 'Open WebSocket connections.',
+    registers,
+    collect() {
+      this.set(stats.connections)
+    },
+  })
+  new Gauge({
+    name: 'tandem_rooms_loaded',
+    help: 'Documents held in memory.',
+    registers,
+    collect() {
+      this.set(roomsLoaded())
+    },
+  })
+  fromStats('tandem_messages_received_total', 'WebSocket messages received.', () => stats.messagesIn)
+  fromStats('tandem_messages_sent_total', 'WebSocket messages sent.', () => stats.messagesOut)
+  fromStats('tandem_bytes_received_total', 'WebSocket payload bytes received.', () => stats.bytesIn)
+  fromStats('tandem_bytes_sent_total', 'WebSocket payload bytes sent.', () => stats.bytesOut)
+  new Counter({
+    name: 'tandem_errors_total',
+    help: 'Errors and refusals, by stable error code.',
+    labelNames: ['code'],
+    registers,
+    collect() {
+      this.reset()
+      for (const [code, count] of stats.errors) this.inc({ code }, count)
+    },
+  })
+  const writeSeconds = new Histogram({
+    name: 'tandem_persist_batch_seconds',
+    help: 'Duration of one persistence batch write.',
+    labelNames: ['result'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+  })
+  return {
+    registry,
+    observeWrite(durationMs, failed) {
+      writeSeconds.observe({ result: failed ? 'error' : 'ok' }, durationMs / 1000)
+    },
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Pure encode/decode of y-websocket messages (y-protocols sync and awareness framing over lib0).
+ * No socket, room or disk here: bytes in, typed values out, and the reverse.
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { CloseCode, ConnectionError } from './errors.js'
+
+/** Top-level message types of the y-websocket protocol, plus Tandem's opt-in `Saved`. */
+export const MessageType = {
+  Sync: 0,
+  Awareness: 1,
+  Auth: 2,
+  QueryAwareness: 3,
+  /** Tandem extension, only for connections that opted in with `?saved=1`. */
+  Saved: 100,
+} as const
+
+export type Message =
+  | { readonly kind: 'sync-step1'; readonly stateVector: Uint8Array }
+  | { readonly kind: 'sync-step2'; readonly update: Uint8Array }
+  | { readonly kind: 'sync-update'; readonly update: Uint8Array }
+  | { readonly kind: 'awareness'; readonly update: Uint8Array }
+  | { readonly kind: 'query-awareness' }
+  | { readonly kind: 'saved'; readonly seq: number }
+
+/**
+ * Decodes one binary frame. Throws a {@link ConnectionError} naming what is wrong for anything that
+ * is not exactly one well-formed message (the payloads themselves are checked by their consumers).
+ */
+export function decodeMessage(frame: Uint8Array): Message {
+  const decoder = decoding.createDecoder(frame)
+  let message: Message
+  try {
+    message = readMessage(decoder)
+  } catch (error) {
+    if (error instanceof ConnectionError) throw error
+    throw malformed('truncated message', error)
+  }
+  if (decoding.hasContent(decoder)) throw malformed('trailing bytes after message')
+  return message
+}
+
+function readMessage(decoder: decoding.Decoder): Message {
+  const type = decoding.readVarUint(decoder)
+  switch (type) {
+    case MessageType.Sync: {
+      const syncType = decoding.readVarUint(decoder)
+      const payload = decoding.readVarUint8Array(decoder)
+      switch (syncType) {
+        case syncProtocol.messageYjsSyncStep1:
+          return { kind: 'sync-step1', stateVector: payload }
+        case syncProtocol.messageYjsSyncStep2:
+          return { kind: 'sync-step2', update: payload }
+        case syncProtocol.messageYjsUpdate:
+          return { kind: 'sync-update', update: payload }
+        default:
+          throw new ConnectionError(
+            'TANDEM_ERR_UNKNOWN_MESSAGE',
+            CloseCode.ProtocolError,
+            `unknown sync message type ${syncType}`,
+          )
+      }
+    }
+    case MessageType.Awareness:
+      return { kind: 'awareness', update: decoding.readVarUint8Array(decoder) }
+    case MessageType.QueryAwareness:
+      return { kind: 'query-awareness' }
+    case MessageType.Saved:
+      return { kind: 'saved', seq: decoding.readVarUint(decoder) }
+    default:
+      throw new ConnectionError(
+        'TANDEM_ERR_UNKNOWN_MESSAGE',
+        CloseCode.ProtocolError,
+        `unknown message type ${type}`,
+      )
+  }
+}
+
+function malformed(what: string, cause?: unknown): ConnectionError {
+  return new ConnectionError(
+    'TANDEM_ERR_MALFORMED_MESSAGE',
+    CloseCode.ProtocolError,
+    `malformed message: ${what}`,
+    {
+      cause,
+    },
+  )
+}
+
+function frame(write: (encoder: encoding.Encoder) => void): Uint8Array {
+  const encoder = encoding.createEncoder()
+  write(encoder)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Sync step 1: "here is my state vector, send me what I lack". */
+export function encodeSyncStep1(stateVector: Uint8Array): Uint8Array {
+  return frame((e) => {
+    encoding.writeVarUint(e, MessageType.Sync)
+    encoding.writeVarUint(e, syncProtocol.messageYjsSyncStep1)
+    encoding.writeVarUint8Array(e, stateVector)
+  })
+}
+
+/** Sync step 2: the update that answers a step 1. */
+export function encodeSyncStep2(update: Uint8Array): Uint8Array {
+  return frame((e) => {
+    encoding.writeVarUint(e, MessageType.Sync)
+    encoding.writeVarUint(e, syncProtocol.messageYjsSyncStep2)
+    encoding.writeVarUint8Array(e, update)
+  })
+}
+
+/** A document update to relay. */
+export function encodeUpdate(update: Uint8Array): Uint8Array {
+  return frame((e) => {
+    encoding.writeVarUint(e, MessageType.Sync)
+    syncProtocol.writeUpdate(e, update)
+  })
+}
+
+/** An awareness update (from `encodeAwarenessUpdate`). */
+export function encodeAwareness(update: Uint8Array): Uint8Array {
+  return frame((e) => {
+    encoding.writeVarUint(e, MessageType.Awareness)
+    encoding.writeVarUint8Array(e, update)
+  })
+}
+
+/** y-protocols auth "permission denied", what read-only connections get for a document update. */
+export function encodePermissionDenied(reason: string): Uint8Array {
+  return frame((e) => {
+    encoding.writeVarUint(e, MessageType.Auth)
+    encoding.writeVarUint(e, 0)
+    encoding.writeVarString(e, reason)
+  })
+}
+
+/** Tandem's "saved" acknowledgement of marker `seq`. */
+export function encodeSaved(seq: number): Uint8Array {
+  return frame((e) => {
+    encoding.writeVarUint(e, MessageType.Saved)
+    encoding.writeVarUint(e, seq)
+  })
+}

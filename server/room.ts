@@ -1,0 +1,293 @@
+import type { Logger } from 'pino'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import * as Y from 'yjs'
+import type { DocStore } from '../persistence/store.js'
+import { Connection, type MessageSink } from './connection.js'
+import { CloseCode, ConnectionError } from './errors.js'
+import type { Stats } from './metrics.js'
+import {
+  encodeAwareness,
+  encodeSaved,
+  encodeSyncStep1,
+  encodeSyncStep2,
+  encodeUpdate,
+  type Message,
+} from './protocol.js'
+
+/** What a room tells its owner about. */
+export interface RoomEvents {
+  /** A document update was applied (and handed to the store). */
+  onChange(room: Room, update: Uint8Array, origin: Connection | null): void
+  /** A store write failed; the room keeps the document in memory and retries. */
+  onPersistError(room: Room, error: unknown): void
+}
+
+export interface RoomOptions {
+  readonly store: DocStore
+  readonly stats: Stats
+  readonly log: Logger
+  readonly compactAfterRecords: number
+  readonly persistRetryMs: number
+  readonly events: RoomEvents
+}
+
+/** A frame waiting for the store write it depends on. */
+interface Pending {
+  readonly frame: Uint8Array
+  /** The write batch (room-local number) that must be on disk first. */
+  readonly batch: number
+  /** `null`: everyone but `except`. */
+  readonly to: Connection | null
+  readonly except: Connection | null
+}
+
+const noop = (): void => undefined
+
+/**
+ * One document in memory: its Y.Doc, its Awareness and its connections.
+ *
+ * Durability: every update is handed to the store when applied, and nothing that carries document
+ * content (relayed updates, sync step 2 replies) leaves the room before the store confirms the write
+ * it depends on. So whatever any client has seen is on disk.
+ */
+export class Room implements MessageSink {
+  readonly doc = new Y.Doc()
+  readonly awareness = new awarenessProtocol.Awareness(this.doc)
+  readonly connections = new Set<Connection>()
+  /** Set by the owner while the room is being unloaded. */
+  unloading: Promise<void> | null = null
+  private records: number
+  /** Room-local number of the latest store batch written to, and of the latest one completed. */
+  private batch = 0
+  private settledBatch = 0
+  private lastWrite: Promise<void> = Promise.resolve()
+  private readonly pending: Pending[] = []
+  /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
+  private failures = 0
+  private dirty = false
+  private compactTimer: NodeJS.Immediate | null = null
+  private retryTimer: NodeJS.Timeout | null = null
+  private destroyed = false
+
+  constructor(
+    readonly name: string,
+    stored: readonly Uint8Array[],
+    private readonly options: RoomOptions,
+  ) {
+    this.records = stored.length
+    // The server itself is not a participant.
+    this.awareness.setLocalState(null)
+    if (stored.length > 0) {
+      this.doc.transact(() => {
+        for (const update of stored) Y.applyUpdate(this.doc, update)
+      })
+    }
+    this.doc.on('update', this.onDocUpdate)
+    this.awareness.on('update', this.onAwarenessUpdate)
+  }
+
+  /** Adds a connection and greets it like the reference server: sync step 1, then awareness. */
+  join(connection: Connection): void {
+    this.connections.add(connection)
+    connection.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
+    if (this.awareness.getStates().size > 0) {
+      connection.send(
+        encodeAwareness(
+          awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()]),
+        ),
+      )
+    }
+    connection.attach(this)
+  }
+
+  /** Removes a connection and exactly the awareness states it announced. */
+  leave(connection: Connection): void {
+    if (!this.connections.delete(connection)) return
+    if (connection.awarenessIds.size > 0) {
+      awarenessProtocol.removeAwarenessStates(this.awareness, [...connection.awarenessIds], null)
+    }
+  }
+
+  receive(connection: Connection, message: Message): void {
+    switch (message.kind) {
+      case 'sync-step1': {
+        // Computed now, sent once everything it contains is on disk.
+        const update = Y.encodeStateAsUpdate(this.doc, message.stateVector)
+        this.sendDurable(encodeSyncStep2(update), connection, null)
+        return
+      }
+      case 'sync-step2':
+      case 'sync-update':
+        this.applyUpdate(connection, message.update)
+        return
+      case 'awareness':
+        try {
+          awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, connection)
+        } catch (cause) {
+          throw new ConnectionError(
+            'TANDEM_ERR_INVALID_UPDATE',
+            CloseCode.InvalidPayload,
+            'invalid awareness update',
+            {
+              cause,
+            },
+          )
+        }
+        return
+      case 'query-awareness':
+        connection.send(
+          encodeAwareness(
+            awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()]),
+          ),
+        )
+        return
+      case 'saved': {
+        if (!connection.wantsSaved) {
+          throw new ConnectionError(
+            'TANDEM_ERR_UNKNOWN_MESSAGE',
+            CloseCode.ProtocolError,
+            'saved markers need the saved=1 query parameter',
+          )
+        }
+        const { seq } = message
+        // A failed write is never acknowledged; the client keeps showing "Saving…".
+        connection.lastWrite.then(() => connection.send(encodeSaved(seq)), noop)
+        return
+      }
+    }
+  }
+
+  /** Writes the whole document as one record when that saves space or a write failed. */
+  persist(): Promise<void> {
+    if (this.records > 1 || this.dirty) this.compact()
+    return this.settle()
+  }
+
+  /** True while some update the room applied may not be on disk. */
+  get hasUnsavedChanges(): boolean {
+    return this.dirty
+  }
+
+  /** Resolves once every write handed to the store so far has completed (or failed). */
+  async settle(): Promise<void> {
+    for (;;) {
+      const write = this.lastWrite
+      await write.catch(noop)
+      if (write === this.lastWrite) return
+    }
+  }
+
+  /** Releases timers and listeners. The room must have no connections. */
+  destroy(): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    if (this.compactTimer) clearImmediate(this.compactTimer)
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    this.awareness.destroy()
+    this.doc.destroy()
+  }
+
+  private applyUpdate(connection: Connection, update: Uint8Array): void {
+    try {
+      Y.applyUpdate(this.doc, update, connection)
+    } catch (cause) {
+      throw new ConnectionError(
+        'TANDEM_ERR_INVALID_UPDATE',
+        CloseCode.InvalidPayload,
+        'invalid document update',
+        {
+          cause,
+        },
+      )
+    }
+  }
+
+  private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
+    const from = origin instanceof Connection ? origin : null
+    const written = this.write(this.options.store.append(this.name, update))
+    this.records++
+    if (from) from.lastWrite = written
+    this.sendDurable(encodeUpdate(update), null, from)
+    this.options.events.onChange(this, update, from)
+    if (this.records >= this.options.compactAfterRecords && !this.compactTimer) {
+      // Off the hot path: after the messages already read in this turn.
+      this.compactTimer = setImmediate(() => {
+        this.compactTimer = null
+        if (!this.destroyed) this.compact()
+      })
+    }
+  }
+
+  private readonly onAwarenessUpdate = (
+    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown,
+  ): void => {
+    if (origin instanceof Connection) {
+      for (const id of added) origin.awarenessIds.add(id)
+      for (const id of updated) origin.awarenessIds.add(id)
+      for (const id of removed) origin.awarenessIds.delete(id)
+    }
+    const changed = [...added, ...updated, ...removed]
+    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
+    // The sender hears its own update back: a client alone in a room still hears from us.
+    for (const connection of this.connections) connection.send(frame)
+  }
+
+  private compact(): void {
+    const epoch = this.failures
+    const written = this.write(this.options.store.compact(this.name, Y.encodeStateAsUpdate(this.doc)))
+    this.records = 1
+    written.then(() => {
+      if (this.failures === epoch) this.dirty = false
+    }, noop)
+  }
+
+  /** Tracks a store write: numbers its batch and handles its completion once per batch. */
+  private write(written: Promise<void>): Promise<void> {
+    if (written !== this.lastWrite) {
+      const batch = ++this.batch
+      this.lastWrite = written
+      written.then(
+        () => this.completed(batch),
+        (error: unknown) => {
+          this.failures++
+          this.dirty = true
+          this.options.events.onPersistError(this, error)
+          this.scheduleRetry()
+          // Keep collaborating: the update stays in memory and is rewritten on retry.
+          this.completed(batch)
+        },
+      )
+    }
+    return written
+  }
+
+  private completed(batch: number): void {
+    this.settledBatch = batch
+    while (this.pending.length > 0 && this.pending[0]!.batch <= batch) {
+      const { frame, to, except } = this.pending.shift()!
+      this.deliver(frame, to, except)
+    }
+  }
+
+  private sendDurable(frame: Uint8Array, to: Connection | null, except: Connection | null): void {
+    if (this.settledBatch === this.batch) this.deliver(frame, to, except)
+    else this.pending.push({ frame, batch: this.batch, to, except })
+  }
+
+  private deliver(frame: Uint8Array, to: Connection | null, except: Connection | null): void {
+    if (to) {
+      to.send(frame)
+      return
+    }
+    for (const connection of this.connections) if (connection !== except) connection.send(frame)
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.destroyed) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      if (!this.destroyed && this.dirty) this.compact()
+    }, this.options.persistRetryMs)
+  }
+}

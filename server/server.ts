@@ -1,0 +1,282 @@
+import { EventEmitter } from 'node:events'
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { type Logger, pino } from 'pino'
+import { type WebSocket, WebSocketServer } from 'ws'
+import { openLevelStore } from '../persistence/level.js'
+import type { DocStore } from '../persistence/store.js'
+import { Connection } from './connection.js'
+import { CloseCode, HttpError } from './errors.js'
+import { handleHttp, parseUpgradeTarget, refuseUpgrade, sendJson, type UpgradeTarget } from './http.js'
+import { createMetrics, type Metrics, Stats } from './metrics.js'
+import { type ResolvedOptions, resolveOptions, type ServerOptions } from './options.js'
+import { Rooms } from './rooms.js'
+import { StaticFiles } from './static.js'
+
+/** Events of a {@link TandemServer}; listeners run synchronously on the hot path, keep them cheap. */
+export interface TandemEvents {
+  /** A document was loaded into memory. */
+  roomLoaded: [{ readonly room: string }]
+  /** A document was persisted and dropped from memory. */
+  roomUnloaded: [{ readonly room: string }]
+  /** A document changed; `update` is already handed to the store. */
+  change: [{ readonly room: string; readonly update: Uint8Array }]
+  connection: [{ readonly room: string }]
+  disconnection: [{ readonly room: string; readonly code: number }]
+  /** A store write failed; the document stays in memory and the write is retried. */
+  persistError: [{ readonly room: string; readonly error: unknown }]
+}
+
+export interface ServerAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * The sync server. Create it with {@link createServer}, start it with `listen()`, stop it with
+ * `close()`. Each instance owns its store, rooms, metrics and logger: instances share nothing.
+ */
+export class TandemServer extends EventEmitter<TandemEvents> {
+  readonly log: Logger
+  private readonly options: ResolvedOptions
+  private readonly stats = new Stats()
+  private readonly metrics: Metrics
+  private readonly wss: WebSocketServer
+  private readonly connections = new Set<Connection>()
+  private readonly staticFiles: StaticFiles | null
+  private readonly http: HttpServer
+  private readonly ownsHttp: boolean
+  private store: DocStore | null = null
+  private rooms: Rooms | null = null
+  private heartbeat: NodeJS.Timeout | null = null
+  private starting: Promise<ServerAddress> | null = null
+  private closing: Promise<void> | null = null
+  private readonly startedAt = Date.now()
+
+  constructor(options: ServerOptions = {}) {
+    super()
+    this.options = resolveOptions(options)
+    this.log = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'tandem' } })
+    this.metrics = createMetrics(this.stats, () => this.rooms?.size ?? 0)
+    this.staticFiles = this.options.staticDir === null ? null : new StaticFiles(this.options.staticDir)
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.options.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    })
+    this.ownsHttp = this.options.httpServer === null
+    this.http = this.options.httpServer ?? createHttpServer()
+  }
+
+  /**
+   * Opens the store, then listens on `port`/`host` (or attaches to `httpServer`). Resolves with
+   * the bound address. Rejects with a StoreError when the data directory is locked or unusable, or
+   * with the listen error (EADDRINUSE …). Calling it again returns the same promise.
+   */
+  listen(): Promise<ServerAddress> {
+    this.starting ??= this.start()
+    return this.starting
+  }
+
+  /** The bound port, once listening. */
+  get port(): number {
+    const address = this.http.address()
+    return address && typeof address === 'object' ? address.port : 0
+  }
+
+  /**
+   * Answers Tandem's HTTP routes (health, metrics, the editor) on a server you own; resolves false
+   * when the request is not one of them.
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    return handleHttp(req, res, {
+      metrics: this.metrics,
+      staticFiles: this.staticFiles,
+      health: () => this.health(),
+    })
+  }
+
+  /**
+   * Stops accepting, closes every socket with 1001 (1012 with `restart`), writes every document to
+   * the store, closes it. Idempotent: later calls return the same promise.
+   */
+  close(options: { readonly restart?: boolean } = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.restart === true)
+    return this.closing
+  }
+
+  private async start(): Promise<ServerAddress> {
+    const store = this.options.store ?? (await this.openStore())
+    this.store = store
+    this.rooms = new Rooms(
+      {
+        store,
+        stats: this.stats,
+        log: this.log,
+        compactAfterRecords: this.options.compactAfterRecords,
+        persistRetryMs: this.options.persistRetryMs,
+        events: {
+          onChange: (room, update) => this.emit('change', { room: room.name, update }),
+          onPersistError: (room, error) => {
+            this.log.error({ room: room.name, err: error }, 'store write failed; document kept in memory')
+            this.emit('persistError', { room: room.name, error })
+          },
+        },
+      },
+      {
+        onLoaded: (room) => this.emit('roomLoaded', { room: room.name }),
+        onUnloaded: (room) => this.emit('roomUnloaded', { room }),
+        onLoadFailed: (room, error) => {
+          this.stats.countError('TANDEM_ERR_LOAD_FAILED')
+          this.log.error({ room, err: error }, 'document could not be loaded')
+        },
+      },
+    )
+    this.http.on('upgrade', this.onUpgrade)
+    if (this.ownsHttp) {
+      this.http.on('request', (req, res) => {
+        this.handleRequest(req, res).then(
+          (handled) => {
+            if (!handled) sendJson(res, 404, { error: 'not found' })
+          },
+          (error: unknown) => {
+            this.log.error({ err: error, url: req.url }, 'request failed')
+            if (!res.headersSent) sendJson(res, 500, { error: 'internal error' })
+            else res.destroy()
+          },
+        )
+      })
+      try {
+        await new Promise<void>((resolve, reject) => {
+          this.http.once('error', reject)
+          this.http.listen(this.options.port, this.options.host, () => {
+            this.http.off('error', reject)
+            resolve()
+          })
+        })
+      } catch (error) {
+        await store.close()
+        throw error
+      }
+    }
+    this.heartbeat = setInterval(this.checkHeartbeats, this.options.pingIntervalMs)
+    const address = this.http.address() as AddressInfo | null
+    const bound = { host: address?.address ?? this.options.host, port: address?.port ?? 0 }
+    this.log.info(bound, 'listening')
+    return bound
+  }
+
+  private async openStore(): Promise<DocStore> {
+    return openLevelStore({
+      dir: this.options.dataDir,
+      fsync: this.options.fsync,
+      onBatch: ({ durationMs, error }) => {
+        this.metrics.observeWrite(durationMs, error !== null)
+        if (error) this.stats.countError(error.code)
+      },
+    })
+  }
+
+  private health(): { ok: boolean } & Record<string, unknown> {
+    return {
+      ok: this.closing === null,
+      status: this.closing === null ? 'ok' : 'closing',
+      rooms: this.rooms?.size ?? 0,
+      connections: this.stats.connections,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+    }
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    let target: UpgradeTarget
+    try {
+      if (this.closing) throw new HttpError('TANDEM_ERR_SHUTTING_DOWN', 503, 'server is shutting down')
+      target = parseUpgradeTarget(req.url)
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error
+      this.stats.countError(error.code)
+      this.log.info({ url: req.url, status: error.status, code: error.code }, error.message)
+      refuseUpgrade(socket, error)
+      return
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, target))
+  }
+
+  private onConnection(ws: WebSocket, target: UpgradeTarget): void {
+    const rooms = this.rooms
+    if (!rooms || this.closing) {
+      ws.close(CloseCode.GoingAway, 'server is shutting down')
+      return
+    }
+    const connection = new Connection(ws, {
+      room: target.room,
+      wantsSaved: target.params.get('saved') === '1',
+      maxBufferedBytes: this.options.maxBufferedBytes,
+      maxQueuedMessages: this.options.maxQueuedMessages,
+      stats: this.stats,
+      log: this.log,
+    })
+    this.connections.add(connection)
+    this.stats.connections++
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws has already closed the socket with the matching code (1009 for an oversized message …).
+      this.stats.countError(error.code ?? 'WS_ERR')
+      this.log.info({ room: target.room, code: error.code }, error.message)
+    })
+    ws.on('close', (code) => {
+      this.connections.delete(connection)
+      this.stats.connections--
+      rooms.leave(connection)
+      this.emit('disconnection', { room: target.room, code })
+    })
+    this.emit('connection', { room: target.room })
+    rooms.join(connection)
+  }
+
+  private readonly checkHeartbeats = (): void => {
+    for (const connection of this.connections) {
+      if (!connection.alive) {
+        // No pong since the last ping: the peer is gone without a close frame.
+        connection.socket.terminate()
+        continue
+      }
+      connection.alive = false
+      connection.socket.ping()
+    }
+  }
+
+  private async shutdown(restart: boolean): Promise<void> {
+    await this.starting?.catch(() => undefined)
+    if (this.heartbeat) clearInterval(this.heartbeat)
+    this.http.off('upgrade', this.onUpgrade)
+    const httpClosed = this.ownsHttp && this.http.listening ? new Promise((r) => this.http.close(r)) : null
+    const code = restart ? CloseCode.Restart : CloseCode.GoingAway
+    const reason = restart ? 'server restarting' : 'server shutting down'
+    for (const connection of this.connections) {
+      connection.close(code, reason)
+      this.rooms?.leave(connection)
+    }
+    await this.rooms?.drain()
+    await this.store?.close()
+    // Peers had the time of the flush to answer the close frame; drop the rest.
+    for (const connection of this.connections) connection.socket.terminate()
+    this.http.closeIdleConnections?.()
+    await httpClosed
+    this.log.info('closed')
+  }
+}
+
+/**
+ * Creates a sync server. Throws an OptionsError naming the first invalid option. Nothing is opened
+ * until `listen()`.
+ */
+export function createServer(options: ServerOptions = {}): TandemServer {
+  return new TandemServer(options)
+}

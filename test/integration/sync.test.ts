@@ -1,0 +1,56 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
+import { type RunningServer, startServer } from '../helpers/server.js'
+
+let running: RunningServer
+const clients: Client[] = []
+const client = (room: string, options?: Parameters<typeof connectClient>[2]) => {
+  const c = connectClient(running.url, room, options)
+  clients.push(c)
+  return c
+}
+
+beforeEach(async () => {
+  running = await startServer()
+})
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy()
+  await running.cleanup()
+})
+
+describe('sync between stock clients', () => {
+  for (const version of ['v3', 'v1'] as const) {
+    it(`two ${version} clients converge on concurrent Y.Text edits`, async () => {
+      const a = client('doc', { version })
+      const b = client('doc', { version })
+      await Promise.all([a.synced(), b.synced()])
+      a.doc.getText('t').insert(0, 'hello ')
+      b.doc.getText('t').insert(0, 'world ')
+      const both = () => ['hello', 'world'].every((w) => a.doc.getText('t').toString().includes(w))
+      await waitForDoc(a.doc, both)
+      await waitForDoc(b.doc, () => b.doc.getText('t').toString() === a.doc.getText('t').toString())
+      expect(b.doc.getText('t').toString()).toBe(a.doc.getText('t').toString())
+      expect(a.doc.getText('t').toString()).toHaveLength(12)
+    })
+  }
+
+  it('ten clients converge on concurrent Y.XmlFragment edits, and a late joiner gets it all', async () => {
+    const peers = Array.from({ length: 10 }, (_, i) => client('xml', { version: i % 2 ? 'v1' : 'v3' }))
+    await Promise.all(peers.map((p) => p.synced()))
+    peers.forEach((p, i) => {
+      const paragraph = new Y.XmlElement('paragraph')
+      paragraph.insert(0, [new Y.XmlText(`line ${i}`)])
+      p.doc.getXmlFragment('prosemirror').insert(0, [paragraph])
+    })
+    const done = (doc: Y.Doc) => doc.getXmlFragment('prosemirror').length === 10
+    await Promise.all(peers.map((p) => waitForDoc(p.doc, () => done(p.doc))))
+    const expected = peers[0]!.doc.getXmlFragment('prosemirror').toString()
+    for (const p of peers) expect(p.doc.getXmlFragment('prosemirror').toString()).toBe(expected)
+    for (let i = 0; i < 10; i++) expect(expected).toContain(`line ${i}`)
+
+    const late = client('xml')
+    await late.synced()
+    expect(late.doc.getXmlFragment('prosemirror').toString()).toBe(expected)
+  })
+})
