@@ -115,7 +115,7 @@ class LevelStore implements DocStore {
     return this.withState(name, (state, batch) => {
       const now = Date.now()
       if (state.updates === 0) state.createdAt = now
-      batch.ops.push({ type: 'put', key: updateKey(name, state.nextSeq++), value: update })
+      batch.ops.push({ type: 'put', key: updateKey(name, state.nextSeq++), value: asBuffer(update) })
       batch.bytes += update.byteLength
       state.updatedAt = now
       state.bytes += update.byteLength
@@ -131,7 +131,7 @@ class LevelStore implements DocStore {
       const now = Date.now()
       if (doc.updates === 0) doc.createdAt = now
       doc.firstSeq = doc.nextSeq
-      batch.ops.push({ type: 'put', key: updateKey(name, doc.nextSeq++), value: state })
+      batch.ops.push({ type: 'put', key: updateKey(name, doc.nextSeq++), value: asBuffer(state) })
       batch.bytes += state.byteLength
       doc.updatedAt = now
       doc.bytes = state.byteLength
@@ -343,6 +343,11 @@ class LevelStore implements DocStore {
       step()
     })
   }
+}
+
+/** leveldown stores anything but a Buffer as its string form: wrap (no copy) what Yjs hands us. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 function emptyState(name: string): DocState {

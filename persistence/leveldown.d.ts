@@ -2,7 +2,7 @@
 declare module 'leveldown' {
   type Callback<T = void> = (err: Error | undefined | null, value?: T) => void
   export type BatchOp =
-    | { readonly type: 'put'; readonly key: Buffer; readonly value: Uint8Array }
+    | { readonly type: 'put'; readonly key: Buffer; readonly value: Buffer }
     | { readonly type: 'del'; readonly key: Buffer }
   export interface IteratorOptions {
     gte?: Buffer

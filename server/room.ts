@@ -61,10 +61,13 @@ export class Room implements MessageSink {
   private batch = 0
   private settledBatch = 0
   private lastWrite: Promise<void> = Promise.resolve()
+  private lastAppend: Promise<void> = this.lastWrite
   private readonly pending: Pending[] = []
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
   private failures = 0
   private dirty = false
+  /** "Saved" acknowledgements waiting for a failed write to be redone. */
+  private readonly cleanWaiters: Array<() => void> = []
   private compactTimer: NodeJS.Immediate | null = null
   private retryTimer: NodeJS.Timeout | null = null
   private destroyed = false
@@ -150,8 +153,11 @@ export class Room implements MessageSink {
           )
         }
         const { seq } = message
-        // A failed write is never acknowledged; the client keeps showing "Saving…".
-        connection.lastWrite.then(() => connection.send(encodeSaved(seq)), noop)
+        // Acknowledged once this connection's last update is written and no earlier write is
+        // still failed; until then the client keeps showing "Saving…".
+        const ack = () => connection.send(encodeSaved(seq))
+        const afterWrite = () => (this.dirty ? this.cleanWaiters.push(ack) : ack())
+        connection.lastWrite.then(afterWrite, () => this.cleanWaiters.push(ack))
         return
       }
     }
@@ -235,30 +241,42 @@ export class Room implements MessageSink {
 
   private compact(): void {
     const epoch = this.failures
-    const written = this.write(this.options.store.compact(this.name, Y.encodeStateAsUpdate(this.doc)))
+    // Not a gate for outgoing content: it rewrites what is already on disk (or, after a failure,
+    // what was relayed anyway), so sync replies need not wait for it.
+    const written = this.track(this.options.store.compact(this.name, Y.encodeStateAsUpdate(this.doc)))
     this.records = 1
     written.then(() => {
-      if (this.failures === epoch) this.dirty = false
+      if (this.failures !== epoch || !this.dirty) return
+      this.dirty = false
+      for (const ack of this.cleanWaiters.splice(0)) ack()
     }, noop)
   }
 
-  /** Tracks a store write: numbers its batch and handles its completion once per batch. */
+  /** Tracks an append: numbers its batch and releases what waited for it, once per batch. */
   private write(written: Promise<void>): Promise<void> {
-    if (written !== this.lastWrite) {
+    if (written !== this.lastAppend) {
       const batch = ++this.batch
-      this.lastWrite = written
+      this.lastAppend = written
+      this.track(written)
+      // Released even when the write failed: collaboration goes on, the retry rewrites the update.
       written.then(
         () => this.completed(batch),
-        (error: unknown) => {
-          this.failures++
-          this.dirty = true
-          this.options.events.onPersistError(this, error)
-          this.scheduleRetry()
-          // Keep collaborating: the update stays in memory and is rewritten on retry.
-          this.completed(batch)
-        },
+        () => this.completed(batch),
       )
     }
+    return written
+  }
+
+  /** Tracks any store write for `settle()`, and turns its failure into a retry. */
+  private track(written: Promise<void>): Promise<void> {
+    if (written === this.lastWrite) return written
+    this.lastWrite = written
+    written.catch((error: unknown) => {
+      this.failures++
+      this.dirty = true
+      this.options.events.onPersistError(this, error)
+      this.scheduleRetry()
+    })
     return written
   }
 

@@ -1,0 +1,163 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { openLevelStore } from '../../persistence/level.js'
+import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
+import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
+import { instrument } from '../helpers/stores.js'
+import { waitFor } from '../helpers/wait.js'
+
+const clients: Client[] = []
+const servers: RunningServer[] = []
+const client = (running: RunningServer, room: string) => {
+  const c = connectClient(running.url, room)
+  clients.push(c)
+  return c
+}
+const start = async (...args: Parameters<typeof startServer>) => {
+  const running = await startServer(...args)
+  servers.push(running)
+  return running
+}
+const text = (c: Client) => c.doc.getText('t').toString()
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy()
+  for (const s of servers.splice(0)) await s.cleanup()
+})
+
+/** What the data directory holds for `room`, read with a fresh store after the server closed. */
+async function stored(dataDir: string, room: string) {
+  const store = await openLevelStore({ dir: dataDir })
+  try {
+    const { updates, meta } = await store.load(room)
+    const doc = new Y.Doc()
+    for (const update of updates) Y.applyUpdate(doc, update)
+    return { text: doc.getText('t').toString(), records: updates.length, meta }
+  } finally {
+    await store.close()
+  }
+}
+
+describe('persistence', () => {
+  it('keeps content across a graceful restart', async () => {
+    let running = await start()
+    const a = client(running, 'p')
+    await a.synced()
+    a.doc.getText('t').insert(0, 'persisted')
+    a.provider.awareness.setLocalStateField('x', 1)
+    const b = client(running, 'p')
+    await waitForDoc(b.doc, () => text(b) === 'persisted')
+    running = await running.restart()
+    servers.push(running)
+    const c = client(running, 'p')
+    await c.synced()
+    expect(text(c)).toBe('persisted')
+  })
+
+  it('merges an offline client on reconnect, and persists the merge', async () => {
+    const running = await start()
+    const a = client(running, 'off')
+    const b = client(running, 'off')
+    await Promise.all([a.synced(), b.synced()])
+    a.doc.getText('t').insert(0, 'base ')
+    await waitForDoc(b.doc, () => text(b) === 'base ')
+    b.provider.disconnect()
+    b.doc.getText('t').insert(5, 'offline-b ')
+    a.doc.getText('t').insert(5, 'online-a ')
+    b.provider.connect()
+    const merged = (c: Client) => text(c).includes('offline-b') && text(c).includes('online-a')
+    await Promise.all([waitForDoc(a.doc, () => merged(a)), waitForDoc(b.doc, () => merged(b))])
+    expect(text(a)).toBe(text(b))
+    const expected = text(a)
+    await running.stop()
+    expect((await stored(running.dataDir, 'off')).text).toBe(expected)
+  })
+
+  it('compacts past the threshold and keeps the content identical', async () => {
+    const running = await start({ compactAfterRecords: 10 })
+    const a = client(running, 'compact')
+    const b = client(running, 'compact')
+    await Promise.all([a.synced(), b.synced()])
+    for (let i = 0; i < 95; i++) a.doc.getText('t').insert(i, String(i % 10))
+    await waitForDoc(b.doc, () => text(b).length === 95)
+    const expected = text(a)
+    await running.stop()
+    const after = await stored(running.dataDir, 'compact')
+    expect(after.text).toBe(expected)
+    expect(after.records).toBe(1)
+    expect(after.meta).toMatchObject({ name: 'compact', records: 1 })
+    expect(after.meta?.updates).toBeGreaterThan(95)
+  })
+
+  it('loads a room once for concurrent first connections', async () => {
+    const dir = await tempDataDir()
+    const store = instrument(await openLevelStore({ dir }))
+    const running = await start({ store }, dir)
+    const many = Array.from({ length: 8 }, () => client(running, 'once'))
+    await Promise.all(many.map((c) => c.synced()))
+    expect(store.calls.load).toBe(1)
+  })
+
+  it('gives a client that reconnects during unload the latest state', async () => {
+    const dir = await tempDataDir()
+    const store = instrument(await openLevelStore({ dir }))
+    const running = await start({ store }, dir)
+    let release!: () => void
+    store.holdCompactions = new Promise((r) => {
+      release = r
+    })
+    const a = client(running, 'race')
+    await a.synced()
+    for (let i = 0; i < 5; i++) a.doc.getText('t').insert(0, `${i}`)
+    const b0 = client(running, 'race')
+    await waitForDoc(b0.doc, () => text(b0) === '43210')
+    b0.destroy()
+    a.provider.disconnect()
+    // The room is now unloading, held in its compaction. Reconnect meanwhile:
+    await waitFor(running.server, 'disconnection', () => store.calls.compact > 0)
+    const b = client(running, 'race')
+    await b.synced()
+    expect(text(b)).toBe('43210')
+    release()
+    store.holdCompactions = null
+    b.doc.getText('t').insert(0, 'x')
+    const c = client(running, 'race')
+    await waitForDoc(c.doc, () => text(c) === 'x43210')
+    expect(store.calls.load).toBe(1)
+    await running.stop()
+    expect((await stored(dir, 'race')).text).toBe('x43210')
+  })
+
+  it('keeps a document in memory while its store fails, and writes it once the store recovers', async () => {
+    const dir = await tempDataDir()
+    const store = instrument(await openLevelStore({ dir }))
+    const running = await start({ store, persistRetryMs: 50 }, dir)
+    const errors: string[] = []
+    running.server.on('persistError', ({ room }) => errors.push(room))
+    const unloaded: string[] = []
+    running.server.on('roomUnloaded', ({ room }) => unloaded.push(room))
+    const a = client(running, 'full')
+    const b = client(running, 'full')
+    await Promise.all([a.synced(), b.synced()])
+    store.failWrites = true
+    a.doc.getText('t').insert(0, 'unsaved')
+    // Collaboration goes on while the disk is full.
+    await waitForDoc(b.doc, () => text(b) === 'unsaved')
+    expect(errors).toContain('full')
+    a.destroy()
+    b.destroy()
+    await waitFor(running.server, 'persistError', () => errors.length >= 2)
+    expect(unloaded).toEqual([])
+    const metrics = await (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text()
+    expect(metrics).toMatch(/tandem_rooms_loaded 1/)
+    // A client still gets the unsaved content from memory.
+    const c = client(running, 'full')
+    await c.synced()
+    expect(text(c)).toBe('unsaved')
+    c.destroy()
+    store.failWrites = false
+    await waitFor(running.server, 'roomUnloaded', () => unloaded.includes('full'))
+    await running.stop()
+    expect((await stored(dir, 'full')).text).toBe('unsaved')
+  })
+})

@@ -1,0 +1,106 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
+import { type RunningServer, startServer } from '../helpers/server.js'
+import { waitFor } from '../helpers/wait.js'
+
+let running: RunningServer
+const clients: Client[] = []
+const client = (room: string, options?: Parameters<typeof connectClient>[2]) => {
+  const c = connectClient(running.url, room, options)
+  clients.push(c)
+  return c
+}
+const text = (c: Client) => c.doc.getText('t').toString()
+
+beforeEach(async () => {
+  running = await startServer({ pingIntervalMs: 100 })
+})
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.destroy()
+  await running.cleanup()
+})
+
+describe('rooms', () => {
+  it('isolates names that differ by case or a trailing slash, and decodes percent-encoding', async () => {
+    const names = ['Doc', 'doc', 'doc/', 'd%C3%BCc']
+    const writers = names.map((name) => client(name))
+    await Promise.all(writers.map((w) => w.synced()))
+    writers.forEach((w, i) => {
+      w.doc.getText('t').insert(0, `content of ${names[i]}`)
+    })
+    // The same room reached through another spelling of its name: "düc" is "d%C3%BCc" decoded.
+    const readers = ['Doc', 'doc', 'doc/', 'düc'].map((name) => client(name))
+    await Promise.all(readers.map((r) => r.synced()))
+    await Promise.all(readers.map((r, i) => waitForDoc(r.doc, () => text(r) === `content of ${names[i]}`)))
+    expect(readers.map(text)).toEqual(names.map((n) => `content of ${n}`))
+  })
+
+  it('does not take the query string into the room name', async () => {
+    const a = client('q', { params: { token: 'x', other: '1' } })
+    const b = client('q')
+    await Promise.all([a.synced(), b.synced()])
+    a.doc.getText('t').insert(0, 'same room')
+    await waitForDoc(b.doc, () => text(b) === 'same room')
+  })
+
+  it('refuses an upgrade without a room name or with broken percent-encoding with HTTP 400', async () => {
+    for (const path of ['/', '/%E0%A4%A']) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`${running.url}${path}`)
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.on('open', () => reject(new Error('opened')))
+        ws.on('error', () => undefined)
+      })
+      expect(status).toBe(400)
+    }
+  })
+})
+
+describe('awareness', () => {
+  const presence = (c: Client) =>
+    [...c.provider.awareness.getStates().values()].map((s) => s.user).filter(Boolean)
+
+  it('relays awareness and removes it when the client disconnects', async () => {
+    const a = client('aw')
+    const b = client('aw')
+    await Promise.all([a.synced(), b.synced()])
+    a.provider.awareness.setLocalStateField('user', 'alice')
+    await waitFor(b.provider.awareness, 'change', () => presence(b).includes('alice'))
+    a.provider.disconnect()
+    await waitFor(b.provider.awareness, 'change', () => !presence(b).includes('alice'))
+    expect(b.provider.awareness.getStates().has(a.doc.clientID)).toBe(false)
+  })
+
+  for (const how of ['destroyed without a close frame', 'silent (no pong)'] as const) {
+    it(`removes the awareness of a client whose socket is ${how}`, async () => {
+      const a = client('gone')
+      const b = client('gone')
+      await Promise.all([a.synced(), b.synced()])
+      a.provider.awareness.setLocalStateField('user', 'alice')
+      await waitFor(b.provider.awareness, 'change', () => presence(b).includes('alice'))
+      a.provider.shouldConnect = false
+      const socket = (a.provider.ws as unknown as { _socket: import('node:net').Socket })._socket
+      if (how === 'silent (no pong)') socket.pause()
+      else socket.destroy()
+      await waitFor(b.provider.awareness, 'change', () => !presence(b).includes('alice'))
+      expect(presence(b)).toEqual([])
+    })
+  }
+
+  it('echoes a client its own awareness update, so a lone client keeps hearing from the server', async () => {
+    const a = client('alone')
+    await a.synced()
+    const ws = a.provider.ws as unknown as WebSocket
+    let received = 0
+    ws.addEventListener('message', () => {
+      received++
+    })
+    a.provider.awareness.setLocalStateField('user', 'alone')
+    await waitFor(
+      { on: (_e, f) => ws.on('message', f), off: (_e, f) => ws.off('message', f) },
+      'message',
+      () => received > 0,
+    )
+  })
+})
