@@ -38,6 +38,8 @@ export interface ServerOptions {
   readonly compactAfterRecords?: number
   /** Delay before retrying to persist a room whose write failed. Default 5 000 ms. */
   readonly persistRetryMs?: number
+  /** Awareness (cursor) changes of a room are sent together once per this window. Default 30 ms. */
+  readonly awarenessFlushMs?: number
 }
 
 export type ResolvedOptions = Required<
@@ -65,6 +67,7 @@ export const DEFAULTS = {
   pingIntervalMs: 30_000,
   compactAfterRecords: 500,
   persistRetryMs: 5_000,
+  awarenessFlushMs: 30,
 } as const satisfies ResolvedOptions
 
 const INTEGER_LIMITS = {
@@ -75,6 +78,7 @@ const INTEGER_LIMITS = {
   pingIntervalMs: [100, 3_600_000],
   compactAfterRecords: [2, 10_000_000],
   persistRetryMs: [10, 3_600_000],
+  awarenessFlushMs: [0, 1_000],
 } as const satisfies Partial<Record<keyof ServerOptions, readonly [number, number]>>
 
 /**

@@ -28,6 +28,7 @@ export interface RoomOptions {
   readonly log: Logger
   readonly compactAfterRecords: number
   readonly persistRetryMs: number
+  readonly awarenessFlushMs: number
   readonly events: RoomEvents
 }
 
@@ -69,6 +70,8 @@ export class Room implements MessageSink {
   /** "Saved" acknowledgements waiting for a failed write to be redone. */
   private readonly cleanWaiters: Array<() => void> = []
   private compactTimer: NodeJS.Immediate | null = null
+  private readonly awarenessChanged = new Set<number>()
+  private awarenessTimer: NodeJS.Timeout | null = null
   private retryTimer: NodeJS.Timeout | null = null
   private destroyed = false
 
@@ -188,6 +191,7 @@ export class Room implements MessageSink {
     if (this.destroyed) return
     this.destroyed = true
     if (this.compactTimer) clearImmediate(this.compactTimer)
+    if (this.awarenessTimer) clearTimeout(this.awarenessTimer)
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.awareness.destroy()
     this.doc.destroy()
@@ -233,9 +237,21 @@ export class Room implements MessageSink {
       for (const id of updated) origin.awarenessIds.add(id)
       for (const id of removed) origin.awarenessIds.delete(id)
     }
-    const changed = [...added, ...updated, ...removed]
+    for (const id of added) this.awarenessChanged.add(id)
+    for (const id of updated) this.awarenessChanged.add(id)
+    for (const id of removed) this.awarenessChanged.add(id)
+    // Coalesced: one frame per room per window carries every client's latest state, instead of
+    // one frame per cursor move per receiver.
+    this.awarenessTimer ??= setTimeout(this.flushAwareness, this.options.awarenessFlushMs)
+  }
+
+  private readonly flushAwareness = (): void => {
+    this.awarenessTimer = null
+    if (this.destroyed || this.awarenessChanged.size === 0) return
+    const changed = [...this.awarenessChanged]
+    this.awarenessChanged.clear()
     const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
-    // The sender hears its own update back: a client alone in a room still hears from us.
+    // Senders hear their own update back too: a client alone in a room still hears from us.
     for (const connection of this.connections) connection.send(frame)
   }
 

@@ -122,6 +122,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         log: this.log,
         compactAfterRecords: this.options.compactAfterRecords,
         persistRetryMs: this.options.persistRetryMs,
+        awarenessFlushMs: this.options.awarenessFlushMs,
         events: {
           onChange: (room, update) => this.emit('change', { room: room.name, update }),
           onPersistError: (room, error) => {
