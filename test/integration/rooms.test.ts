@@ -88,6 +88,20 @@ describe('awareness', () => {
     })
   }
 
+  it('coalesces a burst of cursor moves into few frames that end in the latest state', async () => {
+    const a = client('burst')
+    const b = client('burst')
+    await Promise.all([a.synced(), b.synced()])
+    let frames = 0
+    ;(b.provider.ws as unknown as WebSocket).on('message', (data: Buffer) => {
+      if (data[0] === 1) frames++
+    })
+    for (let i = 1; i <= 50; i++) a.provider.awareness.setLocalStateField('cursor', i)
+    const cursorOfA = () => b.provider.awareness.getStates().get(a.doc.clientID)?.cursor
+    await waitFor(b.provider.awareness, 'change', () => cursorOfA() === 50)
+    expect(frames).toBeLessThanOrEqual(2)
+  })
+
   it('echoes a client its own awareness update, so a lone client keeps hearing from the server', async () => {
     const a = client('alone')
     await a.synced()
