@@ -36,11 +36,20 @@ export function metaKey(name: string): Buffer {
 
 /** Key of update record `seq` (0 ≤ seq ≤ MAX_SEQ) of document `name`. */
 export function updateKey(name: string, seq: number): Buffer {
+  return updateKeyAt(updateKeyPrefix(name), seq)
+}
+
+/** The part of `name`'s update keys before the sequence number; computed once per document. */
+export function updateKeyPrefix(name: string): Buffer {
+  return Buffer.from(prefix(KIND_UPDATE, name))
+}
+
+/** Key of update record `seq` under a prefix from `updateKeyPrefix`. */
+export function updateKeyAt(head: Buffer, seq: number): Buffer {
   if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`sequence number out of range: ${seq}`)
-  const head = prefix(KIND_UPDATE, name)
-  const key = Buffer.alloc(head.length + SEQ_BYTES)
-  key.set(head, 0)
-  key.writeUIntBE(Math.floor(seq / 2 ** 32), head.length, 4)
+  const key = Buffer.allocUnsafe(head.length + SEQ_BYTES)
+  head.copy(key, 0)
+  key.writeUInt32BE(Math.floor(seq / 2 ** 32), head.length)
   key.writeUInt32BE(seq % 2 ** 32, head.length + 4)
   return key
 }

@@ -1,6 +1,14 @@
 import { mkdir } from 'node:fs/promises'
 import leveldown, { type BatchOp, type IteratorOptions, type LevelDown } from 'leveldown'
-import { metaKey, metaRange, nameOfMetaKey, seqOfUpdateKey, updateKey, updateRange } from './keys.js'
+import {
+  metaKey,
+  metaRange,
+  nameOfMetaKey,
+  seqOfUpdateKey,
+  updateKeyAt,
+  updateKeyPrefix,
+  updateRange,
+} from './keys.js'
 import { type DocMeta, type DocStore, type LoadedDoc, StoreError } from './store.js'
 
 export interface LevelStoreOptions {
@@ -22,6 +30,7 @@ export interface BatchInfo {
 /** Per-document counters; kept in memory for documents touched since open. */
 interface DocState {
   readonly name: string
+  readonly keyPrefix: Buffer
   createdAt: number
   updatedAt: number
   bytes: number
@@ -115,7 +124,11 @@ class LevelStore implements DocStore {
     return this.withState(name, (state, batch) => {
       const now = Date.now()
       if (state.updates === 0) state.createdAt = now
-      batch.ops.push({ type: 'put', key: updateKey(name, state.nextSeq++), value: asBuffer(update) })
+      batch.ops.push({
+        type: 'put',
+        key: updateKeyAt(state.keyPrefix, state.nextSeq++),
+        value: asBuffer(update),
+      })
       batch.bytes += update.byteLength
       state.updatedAt = now
       state.bytes += update.byteLength
@@ -127,11 +140,11 @@ class LevelStore implements DocStore {
   compact(name: string, state: Uint8Array): Promise<void> {
     return this.withState(name, (doc, batch) => {
       for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
-        batch.ops.push({ type: 'del', key: updateKey(name, seq) })
+        batch.ops.push({ type: 'del', key: updateKeyAt(doc.keyPrefix, seq) })
       const now = Date.now()
       if (doc.updates === 0) doc.createdAt = now
       doc.firstSeq = doc.nextSeq
-      batch.ops.push({ type: 'put', key: updateKey(name, doc.nextSeq++), value: asBuffer(state) })
+      batch.ops.push({ type: 'put', key: updateKeyAt(doc.keyPrefix, doc.nextSeq++), value: asBuffer(state) })
       batch.bytes += state.byteLength
       doc.updatedAt = now
       doc.bytes = state.byteLength
@@ -143,7 +156,7 @@ class LevelStore implements DocStore {
   delete(name: string): Promise<void> {
     return this.withState(name, (doc, batch) => {
       for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
-        batch.ops.push({ type: 'del', key: updateKey(name, seq) })
+        batch.ops.push({ type: 'del', key: updateKeyAt(doc.keyPrefix, seq) })
       doc.firstSeq = doc.nextSeq
       doc.bytes = 0
       doc.records = 0
@@ -353,6 +366,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 function emptyState(name: string): DocState {
   return {
     name,
+    keyPrefix: updateKeyPrefix(name),
     createdAt: 0,
     updatedAt: 0,
     bytes: 0,
