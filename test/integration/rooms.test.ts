@@ -1,25 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
-import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
-import { type RunningServer, startServer } from '../helpers/server.js'
+import { type Client, waitForDoc } from '../helpers/clients.js'
+import { useServer } from '../helpers/fixture.js'
 import { waitFor } from '../helpers/wait.js'
 
-let running: RunningServer
-const clients: Client[] = []
-const client = (room: string, options?: Parameters<typeof connectClient>[2]) => {
-  const c = connectClient(running.url, room, options)
-  clients.push(c)
-  return c
-}
+const fixture = useServer({ pingIntervalMs: 100 })
+const client = fixture.client
 const text = (c: Client) => c.doc.getText('t').toString()
-
-beforeEach(async () => {
-  running = await startServer({ pingIntervalMs: 100 })
-})
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy()
-  await running.cleanup()
-})
 
 describe('rooms', () => {
   it('isolates names that differ by case or a trailing slash, and decodes percent-encoding', async () => {
@@ -47,7 +34,7 @@ describe('rooms', () => {
   it('refuses an upgrade without a room name or with broken percent-encoding with HTTP 400', async () => {
     for (const path of ['/', '/%E0%A4%A']) {
       const status = await new Promise<number>((resolve, reject) => {
-        const ws = new WebSocket(`${running.url}${path}`)
+        const ws = new WebSocket(`${fixture.running.url}${path}`)
         ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
         ws.on('open', () => reject(new Error('opened')))
         ws.on('error', () => undefined)

@@ -1,23 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
-import { type RunningServer, startServer } from '../helpers/server.js'
+import { waitForDoc } from '../helpers/clients.js'
+import { useServer } from '../helpers/fixture.js'
 
-let running: RunningServer
-const clients: Client[] = []
-const client = (room: string, options?: Parameters<typeof connectClient>[2]) => {
-  const c = connectClient(running.url, room, options)
-  clients.push(c)
-  return c
-}
-
-beforeEach(async () => {
-  running = await startServer()
-})
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy()
-  await running.cleanup()
-})
+const fixture = useServer()
+const client = fixture.client
 
 describe('sync between stock clients', () => {
   for (const version of ['v3', 'v1'] as const) {
