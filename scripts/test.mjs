@@ -7,7 +7,7 @@ import { readFileSync, rmSync } from 'node:fs'
 const REPORT = '.vitest-report.json'
 const node = process.execPath
 const steps = [
-  ['lint', ['node_modules/@biomejs/biome/bin/biome', 'check', '.']],
+  ['lint', ['node_modules/@biomejs/biome/bin/biome', 'check', '--error-on-warnings', '.']],
   ['typecheck', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json']],
   ['build', ['scripts/ensure-built.mjs']],
 ]
