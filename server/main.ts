@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     }
     throw error
   }
-  server.log.info({ url: `http://${options.host}:${server.port}` }, 'tandem ready')
+  server.log.info({ url: `http://${options.host}:${server.port}`, dataDir: options.dataDir }, 'tandem ready')
   let stopping = false
   const stop = (restart: boolean) => {
     if (stopping) {

@@ -35,14 +35,17 @@ export async function runCli(
 }
 
 /**
- * Starts the CLI as a real child process and resolves once it listens. Rejects with its output if
+ * Starts the CLI as a real child process (on port 0 unless `args` or `env` say otherwise) and
+ * resolves once it listens. Rejects with its output if
  * it exits first. The caller kills it (see `stopProcess`).
  */
 export async function startProcess(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, '--port', '0', '--log-level', 'info', ...args], {
+  // Port 0 unless the test chooses (by flag or by PORT).
+  const portFlag = args.includes('--port') || env.PORT !== undefined ? [] : ['--port', '0']
+  const child = spawn(process.execPath, [CLI, ...portFlag, '--log-level', 'info', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
