@@ -1,0 +1,79 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { request } from 'node:http'
+import { join } from 'node:path'
+import { brotliDecompressSync, gunzipSync } from 'node:zlib'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
+
+let running: RunningServer
+
+beforeEach(async () => {
+  const site = await tempDataDir()
+  await mkdir(join(site, 'assets'))
+  await writeFile(join(site, 'index.html'), '<title>home</title>')
+  await writeFile(join(site, 'doc.html'), '<title>doc</title>')
+  await writeFile(join(site, 'embed.html'), '<title>embed</title>')
+  await writeFile(join(site, 'assets', 'app-1a2b.js'), `console.log(${JSON.stringify('x'.repeat(2000))})`)
+  running = await startServer({ staticDir: site })
+})
+afterEach(() => running.cleanup())
+
+/** A raw GET (fetch would decompress and hide the encoding). */
+function get(path: string, headers: Record<string, string> = {}, method = 'GET') {
+  return new Promise<{
+    status: number
+    headers: Record<string, string | string[] | undefined>
+    body: Buffer
+  }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: running.port, path, headers, method }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      )
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('the built editor over HTTP', () => {
+  it.each([
+    ['/', '<title>home</title>'],
+    ['/d/team%2Fnotes', '<title>doc</title>'],
+    ['/d/a/b/c', '<title>doc</title>'],
+    ['/embed', '<title>embed</title>'],
+  ])('serves %s', async (path, body) => {
+    const res = await get(path)
+    expect(res.status).toBe(200)
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(res.headers['cache-control']).toBe('no-cache')
+    expect(res.body.toString()).toBe(body)
+  })
+
+  it('compresses with brotli or gzip and caches hashed assets for a year', async () => {
+    const br = await get('/assets/app-1a2b.js', { 'accept-encoding': 'gzip, br' })
+    expect(br.headers['content-encoding']).toBe('br')
+    expect(br.headers['cache-control']).toBe('public, max-age=31536000, immutable')
+    expect(brotliDecompressSync(br.body).toString()).toContain('xxxx')
+    const gz = await get('/assets/app-1a2b.js', { 'accept-encoding': 'gzip' })
+    expect(gz.headers['content-encoding']).toBe('gzip')
+    expect(gunzipSync(gz.body).toString()).toBe(brotliDecompressSync(br.body).toString())
+    expect(gz.body.length).toBeLessThan(200)
+  })
+
+  it('answers 304 to a matching If-None-Match and HEAD without a body', async () => {
+    const first = await get('/')
+    const again = await get('/', { 'if-none-match': String(first.headers.etag) })
+    expect(again.status).toBe(304)
+    const head = await get('/', {}, 'HEAD')
+    expect(head.status).toBe(200)
+    expect(head.body.length).toBe(0)
+  })
+
+  it('never serves files outside the site, and 404s what is missing', async () => {
+    expect((await get('/../package.json')).status).toBe(404)
+    expect((await get('/%2e%2e/package.json')).status).toBe(404)
+    expect((await get('/assets/missing.js')).status).toBe(404)
+  })
+})
