@@ -1,0 +1,229 @@
+import type { Command, EditorState } from 'prosemirror-state'
+import type { EditorView } from 'prosemirror-view'
+import { redoCommand, undoCommand } from 'y-prosemirror'
+import {
+  activeBlock,
+  activeList,
+  insertHorizontalRule,
+  isInside,
+  isMarkActive,
+  setCodeBlock,
+  setHeading,
+  setLink,
+  setParagraph,
+  toggleBlockquote,
+  toggleBold,
+  toggleBulletList,
+  toggleCode,
+  toggleItalic,
+  toggleOrderedList,
+  toggleStrike,
+  toggleTaskList,
+  toggleUnderline,
+} from './commands.js'
+import { schema } from './schema.js'
+
+const { nodes, marks } = schema
+
+interface ButtonSpec {
+  readonly name: string
+  readonly label: string
+  readonly title: string
+  /** What the button does; when it cannot apply at the selection, the button is disabled. */
+  readonly run: Command
+  readonly active?: (state: EditorState) => boolean
+}
+
+const mod = /Mac|iP(hone|ad)/.test(globalThis.navigator?.platform ?? '') ? '⌘' : 'Ctrl+'
+
+/** Removes the link at the selection, or asks for an address and links the selected text. */
+const linkCommand: Command = (state, dispatch) => {
+  if (isMarkActive(state, marks.link)) return setLink(null)(state, dispatch)
+  if (state.selection.empty) return false
+  if (!dispatch) return true
+  const href = globalThis.prompt?.('Link to (https://…)', 'https://')
+  if (href && !setLink(href)(state, dispatch)) globalThis.alert?.('Only http(s), mailto and relative links')
+  return true
+}
+
+const BUTTONS: readonly (ButtonSpec | '|')[] = [
+  {
+    name: 'bold',
+    label: 'B',
+    title: `Bold (${mod}B)`,
+    run: toggleBold,
+    active: (s) => isMarkActive(s, marks.bold),
+  },
+  {
+    name: 'italic',
+    label: 'I',
+    title: `Italic (${mod}I)`,
+    run: toggleItalic,
+    active: (s) => isMarkActive(s, marks.italic),
+  },
+  {
+    name: 'underline',
+    label: 'U',
+    title: `Underline (${mod}U)`,
+    run: toggleUnderline,
+    active: (s) => isMarkActive(s, marks.underline),
+  },
+  {
+    name: 'strike',
+    label: 'S',
+    title: `Strikethrough (${mod}Shift+S)`,
+    run: toggleStrike,
+    active: (s) => isMarkActive(s, marks.strike),
+  },
+  {
+    name: 'code',
+    label: '</>',
+    title: `Code (${mod}E)`,
+    run: toggleCode,
+    active: (s) => isMarkActive(s, marks.code),
+  },
+  {
+    name: 'link',
+    label: 'Link',
+    title: 'Link',
+    run: linkCommand,
+    active: (s) => isMarkActive(s, marks.link),
+  },
+  '|',
+  {
+    name: 'bullet_list',
+    label: '•',
+    title: `Bullet list (${mod}Shift+8)`,
+    run: toggleBulletList,
+    active: (s) => activeList(s) === nodes.bullet_list,
+  },
+  {
+    name: 'ordered_list',
+    label: '1.',
+    title: `Numbered list (${mod}Shift+7)`,
+    run: toggleOrderedList,
+    active: (s) => activeList(s) === nodes.ordered_list,
+  },
+  {
+    name: 'task_list',
+    label: '☑',
+    title: `Task list (${mod}Shift+9)`,
+    run: toggleTaskList,
+    active: (s) => activeList(s) === nodes.task_list,
+  },
+  {
+    name: 'blockquote',
+    label: '❝',
+    title: `Quote (${mod}Shift+.)`,
+    run: toggleBlockquote,
+    active: (s) => isInside(s, nodes.blockquote),
+  },
+  { name: 'horizontal_rule', label: '―', title: 'Divider', run: insertHorizontalRule },
+  '|',
+  { name: 'undo', label: '↶', title: `Undo (${mod}Z)`, run: undoCommand },
+  { name: 'redo', label: '↷', title: `Redo (${mod}Shift+Z)`, run: redoCommand },
+]
+
+const BLOCKS: readonly { readonly value: string; readonly label: string; readonly command: Command }[] = [
+  { value: 'paragraph', label: 'Text', command: setParagraph },
+  { value: 'h1', label: 'Heading 1', command: setHeading(1) },
+  { value: 'h2', label: 'Heading 2', command: setHeading(2) },
+  { value: 'h3', label: 'Heading 3', command: setHeading(3) },
+  { value: 'code_block', label: 'Code block', command: setCodeBlock },
+]
+
+function blockValue(state: EditorState): string {
+  const { type, attrs } = activeBlock(state)
+  if (type === nodes.heading) return `h${attrs.level}`
+  return type.name
+}
+
+/**
+ * The formatting toolbar: buttons that show the marks and block type at the selection
+ * (`aria-pressed`), greyed out where they cannot apply, and reachable from the keyboard (one tab
+ * stop, arrow keys move between buttons, as in the WAI-ARIA toolbar pattern).
+ */
+export class Toolbar {
+  readonly dom: HTMLElement
+  private readonly buttons: { readonly spec: ButtonSpec; readonly el: HTMLButtonElement }[] = []
+  private readonly select: HTMLSelectElement
+
+  constructor(private readonly view: () => EditorView | null) {
+    this.dom = document.createElement('div')
+    this.dom.className = 'tandem-toolbar'
+    this.dom.setAttribute('role', 'toolbar')
+    this.dom.setAttribute('aria-label', 'Formatting')
+
+    this.select = document.createElement('select')
+    this.select.className = 'tandem-block-type'
+    this.select.setAttribute('aria-label', 'Block type')
+    for (const block of BLOCKS) this.select.add(new Option(block.label, block.value))
+    this.select.addEventListener('change', () => {
+      const editor = this.view()
+      const block = BLOCKS.find((b) => b.value === this.select.value)
+      if (!editor || !block) return
+      block.command(editor.state, editor.dispatch)
+      editor.focus()
+    })
+    this.dom.append(this.select)
+
+    for (const spec of BUTTONS) {
+      if (spec === '|') {
+        const separator = document.createElement('span')
+        separator.className = 'tandem-separator'
+        this.dom.append(separator)
+        continue
+      }
+      const el = document.createElement('button')
+      el.type = 'button'
+      el.className = `tandem-button tandem-${spec.name}`
+      el.dataset.command = spec.name
+      el.textContent = spec.label
+      el.title = spec.title
+      el.setAttribute('aria-label', spec.title)
+      el.tabIndex = -1
+      // Keep the editor's selection: the button must not take focus on mouse down.
+      el.addEventListener('mousedown', (event) => event.preventDefault())
+      el.addEventListener('click', () => this.run(spec))
+      this.buttons.push({ spec, el })
+      this.dom.append(el)
+    }
+    this.dom.addEventListener('keydown', (event) => this.onKey(event))
+    const first = this.buttons[0]
+    if (first) first.el.tabIndex = 0
+  }
+
+  /** Reflects the view's state: active marks, block type, what can run. */
+  update(view: EditorView): void {
+    const { state } = view
+    const editable = view.editable
+    this.select.value = blockValue(state)
+    this.select.disabled = !editable || !BLOCKS.some((b) => b.command(state))
+    for (const { spec, el } of this.buttons) {
+      const active = spec.active?.(state) ?? false
+      el.setAttribute('aria-pressed', String(active))
+      el.classList.toggle('is-active', active)
+      el.disabled = !editable || !spec.run(state)
+    }
+  }
+
+  private run(spec: ButtonSpec): void {
+    const editor = this.view()
+    if (!editor) return
+    spec.run(editor.state, editor.dispatch, editor)
+    editor.focus()
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return
+    const enabled = this.buttons.filter((b) => !b.el.disabled)
+    const index = enabled.findIndex((b) => b.el === document.activeElement)
+    if (index === -1) return
+    const next = enabled[(index + (event.key === 'ArrowRight' ? 1 : enabled.length - 1)) % enabled.length]
+    if (!next) return
+    event.preventDefault()
+    for (const b of this.buttons) b.el.tabIndex = -1
+    next.el.tabIndex = 0
+    next.el.focus()
+  }
+}
