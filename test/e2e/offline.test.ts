@@ -1,6 +1,12 @@
 import type { Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
-import { browserAvailable, editorText, typeAtEnd, useEditorServer, waitForStatus } from '../helpers/browser.js'
+import {
+  browserAvailable,
+  editorText,
+  typeAtEnd,
+  useEditorServer,
+  waitForStatus,
+} from '../helpers/browser.js'
 
 /** Waits until the service worker holds this document page, so it can be reloaded offline. */
 async function pageCachedForOffline(page: Page): Promise<void> {

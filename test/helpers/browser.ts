@@ -134,9 +134,9 @@ export function useEditorServer(): EditorServer {
   return fixture
 }
 
-/** Clicks at the end of the document and types `text` like a person (key by key). */
-export async function typeAtEnd(page: Page, text: string): Promise<void> {
-  const last = page.locator('.tandem-content > :last-child')
+/** Clicks at the end of the document (the `index`th editor's) and types `text` key by key. */
+export async function typeAtEnd(page: Page, text: string, index = 0): Promise<void> {
+  const last = page.locator('.tandem-content').nth(index).locator('> :last-child')
   const box = await last.boundingBox()
   if (!box) throw new Error('the document has no visible block')
   // Click just inside the right edge of the last block, then go to the end of its line.

@@ -1,0 +1,34 @@
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+// `npm test` builds before running (scripts/ensure-built.mjs), so these read the real output.
+// Yjs prints this warning when a second copy is loaded; its text is in every copy of yjs.
+const YJS_MARKER = 'Yjs was already imported'
+
+async function scripts(dir: string): Promise<string[]> {
+  const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.js'))
+  return Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')))
+}
+
+describe('the editor bundles', () => {
+  it('the app carries exactly one copy of yjs', async () => {
+    const copies = (await scripts('dist/editor')).map((code) => code.split(YJS_MARKER).length - 1)
+    expect(copies.reduce((a, b) => a + b, 0)).toBe(1)
+  })
+
+  it('the library leaves yjs, y-* and ProseMirror to the host app as imports', async () => {
+    const [library] = await scripts('dist/editor-lib')
+    expect(library).toBeDefined()
+    expect(library).not.toContain(YJS_MARKER)
+    for (const dependency of [
+      'yjs',
+      'y-websocket',
+      'y-prosemirror',
+      'prosemirror-view',
+      'prosemirror-schema-list',
+    ]) {
+      expect(library).toMatch(new RegExp(`from ["']${dependency}["']`))
+    }
+  })
+})
