@@ -101,9 +101,9 @@ export class SaveTracker {
     return this.current
   }
 
-  /** Whether some local change is not yet confirmed on the server's disk. */
+  /** Whether some edit made on this page is not yet confirmed on the server's disk. */
   get unsaved(): boolean {
-    return this.savedSeq < this.localSeq || !this.syncSaved
+    return this.savedSeq < this.localSeq
   }
 
   /** Calls `listener` now and on every change; returns the function that stops it. */
@@ -158,7 +158,11 @@ export class SaveTracker {
     if (this.readOnly !== null) return { kind: 'read-only', text: 'Read-only: your changes are not saved' }
     const { wsconnected, synced } = this.provider
     if (wsconnected && synced) {
-      return this.unsaved ? { kind: 'saving', text: 'Saving…' } : { kind: 'saved', text: 'Saved' }
+      // Until this connection's sync is confirmed, edits kept offline (even from an earlier visit)
+      // may still be on their way.
+      return this.unsaved || !this.syncSaved
+        ? { kind: 'saving', text: 'Saving…' }
+        : { kind: 'saved', text: 'Saved' }
     }
     if (wsconnected || !this.everConnected) {
       if (this.provider.wsUnsuccessfulReconnects < OFFLINE_AFTER_ATTEMPTS) {

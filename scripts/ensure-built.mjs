@@ -4,7 +4,15 @@ import { execFileSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
-const SOURCES = ['server', 'persistence', 'editor', 'package.json', 'tsconfig.json', 'tsconfig.build.json']
+const SOURCES = [
+  'server',
+  'persistence',
+  'editor',
+  'package.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'tsconfig.editor-lib.json',
+]
 
 function newestMtimeMs(path) {
   let stat
