@@ -1,3 +1,4 @@
+import type { MarkType, NodeType } from 'prosemirror-model'
 import type { Command, EditorState } from 'prosemirror-state'
 import type { EditorView } from 'prosemirror-view'
 import { redoCommand, undoCommand } from 'y-prosemirror'
@@ -46,71 +47,35 @@ const linkCommand: Command = (state, dispatch) => {
   return true
 }
 
+/** A button for a mark: pressed when the mark covers the selection. */
+const markButton = (mark: MarkType, label: string, title: string, run: Command): ButtonSpec => ({
+  name: mark.name,
+  label,
+  title,
+  run,
+  active: (s) => isMarkActive(s, mark),
+})
+
+/** A button for a kind of list: pressed inside such a list. */
+const listButton = (list: NodeType, label: string, title: string, run: Command): ButtonSpec => ({
+  name: list.name,
+  label,
+  title,
+  run,
+  active: (s) => activeList(s) === list,
+})
+
 const BUTTONS: readonly (ButtonSpec | '|')[] = [
-  {
-    name: 'bold',
-    label: 'B',
-    title: `Bold (${mod}B)`,
-    run: toggleBold,
-    active: (s) => isMarkActive(s, marks.bold),
-  },
-  {
-    name: 'italic',
-    label: 'I',
-    title: `Italic (${mod}I)`,
-    run: toggleItalic,
-    active: (s) => isMarkActive(s, marks.italic),
-  },
-  {
-    name: 'underline',
-    label: 'U',
-    title: `Underline (${mod}U)`,
-    run: toggleUnderline,
-    active: (s) => isMarkActive(s, marks.underline),
-  },
-  {
-    name: 'strike',
-    label: 'S',
-    title: `Strikethrough (${mod}Shift+S)`,
-    run: toggleStrike,
-    active: (s) => isMarkActive(s, marks.strike),
-  },
-  {
-    name: 'code',
-    label: '</>',
-    title: `Code (${mod}E)`,
-    run: toggleCode,
-    active: (s) => isMarkActive(s, marks.code),
-  },
-  {
-    name: 'link',
-    label: 'Link',
-    title: 'Link',
-    run: linkCommand,
-    active: (s) => isMarkActive(s, marks.link),
-  },
+  markButton(marks.bold, 'B', `Bold (${mod}B)`, toggleBold),
+  markButton(marks.italic, 'I', `Italic (${mod}I)`, toggleItalic),
+  markButton(marks.underline, 'U', `Underline (${mod}U)`, toggleUnderline),
+  markButton(marks.strike, 'S', `Strikethrough (${mod}Shift+S)`, toggleStrike),
+  markButton(marks.code, '</>', `Code (${mod}E)`, toggleCode),
+  markButton(marks.link, 'Link', 'Link', linkCommand),
   '|',
-  {
-    name: 'bullet_list',
-    label: '•',
-    title: `Bullet list (${mod}Shift+8)`,
-    run: toggleBulletList,
-    active: (s) => activeList(s) === nodes.bullet_list,
-  },
-  {
-    name: 'ordered_list',
-    label: '1.',
-    title: `Numbered list (${mod}Shift+7)`,
-    run: toggleOrderedList,
-    active: (s) => activeList(s) === nodes.ordered_list,
-  },
-  {
-    name: 'task_list',
-    label: '☑',
-    title: `Task list (${mod}Shift+9)`,
-    run: toggleTaskList,
-    active: (s) => activeList(s) === nodes.task_list,
-  },
+  listButton(nodes.bullet_list, '•', `Bullet list (${mod}Shift+8)`, toggleBulletList),
+  listButton(nodes.ordered_list, '1.', `Numbered list (${mod}Shift+7)`, toggleOrderedList),
+  listButton(nodes.task_list, '☑', `Task list (${mod}Shift+9)`, toggleTaskList),
   {
     name: 'blockquote',
     label: '❝',

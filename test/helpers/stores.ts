@@ -1,5 +1,8 @@
+import { openLevelStore } from '../../persistence/level.js'
 import type { DocStore } from '../../persistence/store.js'
 import { StoreError } from '../../persistence/store.js'
+import type { ServerOptions } from '../../server/index.js'
+import { type RunningServer, startServer, tempDataDir } from './server.js'
 
 /** A real store with a seam: counts calls, and can fail writes or hold compactions on demand. */
 export interface InstrumentedStore extends DocStore {
@@ -35,4 +38,13 @@ export function instrument(inner: DocStore): InstrumentedStore {
     close: () => inner.close(),
   }
   return store
+}
+
+/** A real server on an instrumented LevelDB store in a fresh temporary directory. */
+export async function startInstrumented(
+  options: ServerOptions = {},
+): Promise<{ readonly running: RunningServer; readonly store: InstrumentedStore }> {
+  const dir = await tempDataDir()
+  const store = instrument(await openLevelStore({ dir }))
+  return { running: await startServer({ ...options, store }, dir), store }
 }

@@ -3,10 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { SaveTracker, type Status } from '../../editor/status.js'
-import { openLevelStore } from '../../persistence/level.js'
 import { type Client, connectClient } from '../helpers/clients.js'
-import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
-import { type InstrumentedStore, instrument } from '../helpers/stores.js'
+import type { RunningServer } from '../helpers/server.js'
+import { type InstrumentedStore, startInstrumented } from '../helpers/stores.js'
 import { waitFor } from '../helpers/wait.js'
 
 // The editor's status line (editor/status.ts) driven by a stock provider against the real server:
@@ -22,9 +21,7 @@ afterEach(async () => {
 })
 
 async function setup() {
-  const dir = await tempDataDir()
-  store = instrument(await openLevelStore({ dir }))
-  running = await startServer({ store, persistRetryMs: 50 }, dir)
+  ;({ running, store } = await startInstrumented({ persistRetryMs: 50 }))
 }
 
 /** An editor-like client: a stock provider that opted in to saved acks, and the editor's tracker. */

@@ -6,8 +6,8 @@ import type { WebSocket } from 'ws'
 import { openLevelStore } from '../../persistence/level.js'
 import { MessageType } from '../../server/index.js'
 import { type Client, connectClient } from '../helpers/clients.js'
-import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
-import { type InstrumentedStore, instrument } from '../helpers/stores.js'
+import { type RunningServer, startServer } from '../helpers/server.js'
+import { type InstrumentedStore, startInstrumented } from '../helpers/stores.js'
 import { waitFor } from '../helpers/wait.js'
 
 let running: RunningServer
@@ -20,9 +20,7 @@ afterEach(async () => {
 })
 
 async function setup() {
-  const dir = await tempDataDir()
-  store = instrument(await openLevelStore({ dir }))
-  running = await startServer({ store, persistRetryMs: 50 }, dir)
+  ;({ running, store } = await startInstrumented({ persistRetryMs: 50 }))
 }
 
 /** A stock provider that opted in to "saved" acks; records every ack it receives. */
