@@ -1,7 +1,7 @@
 import { dropCursor } from 'prosemirror-dropcursor'
 import { gapCursor } from 'prosemirror-gapcursor'
 import type { Node as PMNode } from 'prosemirror-model'
-import { EditorState, type Plugin } from 'prosemirror-state'
+import { EditorState, Plugin } from 'prosemirror-state'
 import { EditorView, type NodeView } from 'prosemirror-view'
 import { yCursorPlugin, ySyncPlugin, yUndoPlugin } from 'y-prosemirror'
 import type { Awareness } from 'y-protocols/awareness'
@@ -44,8 +44,22 @@ export function collaborativePlugins(fragment: Y.XmlFragment, awareness: Awarene
     ...editorKeymaps(),
     dropCursor({ color: 'var(--tandem-accent, #0090ff)' }),
     gapCursor(),
+    openLinksOnModClick,
   ]
 }
+
+/** A click in the text places the cursor, as in any editor; Ctrl/⌘-click (or any click when read-only) follows a link. */
+const openLinksOnModClick = new Plugin({
+  props: {
+    handleClick(view, _pos, event) {
+      const link = (event.target as HTMLElement | null)?.closest?.('a[href]')
+      if (!link || !view.dom.contains(link) || (view.editable && !event.ctrlKey && !event.metaKey))
+        return false
+      globalThis.open?.((link as HTMLAnchorElement).href, '_blank', 'noopener,noreferrer')
+      return true
+    },
+  },
+})
 
 /** A task item: a checkbox outside the editable text, and the item's content. */
 function taskItemView(node: PMNode, view: EditorView, getPos: () => number | undefined): NodeView {

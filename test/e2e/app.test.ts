@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { browserAvailable, useEditorServer } from '../helpers/browser.js'
+import { browserAvailable, editorText, typeAtEnd, useEditorServer } from '../helpers/browser.js'
 
 describe.runIf(browserAvailable())('the app pages', () => {
   const env = useEditorServer()
@@ -52,5 +52,22 @@ describe.runIf(browserAvailable())('the app pages', () => {
     expect(await a.page.evaluate(() => localStorage.getItem('tandem:identity'))).toBe(
       JSON.stringify({ name: 'Alice Liddell', color: '#30a46c' }),
     )
+  })
+
+  it('?readonly shows the document and others’ edits, without a toolbar or a way to type', async () => {
+    const a = await env.open('Alice', '#e5484d')
+    await typeAtEnd(a.page, 'Written by Alice.')
+    const context = await env.browser.newContext()
+    const reader = await context.newPage()
+    await reader.goto(`${env.url()}?readonly`)
+    await expect.poll(() => editorText(reader)).toBe('Written by Alice.')
+    expect(await reader.locator('.tandem-toolbar').count()).toBe(0)
+    expect(await reader.locator('.tandem-content').getAttribute('contenteditable')).toBe('false')
+    await reader.locator('.tandem-content').click()
+    await reader.keyboard.type('sneaky')
+    await typeAtEnd(a.page, ' More.')
+    await expect.poll(() => editorText(reader)).toBe('Written by Alice. More.')
+    expect(await editorText(a.page)).toBe('Written by Alice. More.')
+    await context.close()
   })
 })
