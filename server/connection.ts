@@ -1,6 +1,9 @@
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
+import type { Access } from './auth.js'
 import { CloseCode, ConnectionError, closeReason } from './errors.js'
+import { TokenBucket } from './limits.js'
 import type { Stats } from './metrics.js'
 import { decodeMessage, type Message } from './protocol.js'
 
@@ -15,6 +18,10 @@ export interface ConnectionOptions {
   readonly wantsSaved: boolean
   readonly maxBufferedBytes: number
   readonly maxQueuedMessages: number
+  /** Sustained message and byte rates (0: unlimited); bursts of twice the message rate and of one largest message. */
+  readonly maxMessagesPerSecond: number
+  readonly maxBytesPerSecond: number
+  readonly maxMessageBytes: number
   readonly stats: Stats
   readonly log: Logger
 }
@@ -34,9 +41,16 @@ export class Connection {
   lastWrite: Promise<void> = settled
   /** Set by the heartbeat: false once a ping is outstanding. */
   alive = true
+  /** Who this is and what they may do; without auth, everyone may read and write. */
+  access: Access = { user: { id: 'anonymous' }, mode: 'rw' }
+  /** Rejections already logged for this connection (each kind is logged once, counted always). */
+  readonly logged = new Set<string>()
   private sink: MessageSink | null = null
   private queued: Message[] = []
   private closed = false
+  private readonly messageRate: TokenBucket | null
+  private readonly byteRate: TokenBucket | null
+  private expiry: NodeJS.Timeout | null = null
 
   constructor(
     readonly socket: WebSocket,
@@ -44,10 +58,46 @@ export class Connection {
   ) {
     this.room = options.room
     this.wantsSaved = options.wantsSaved
+    const now = performance.now()
+    const { maxMessagesPerSecond: messages, maxBytesPerSecond: bytes } = options
+    this.messageRate = messages > 0 ? new TokenBucket(messages, messages * 2, now) : null
+    this.byteRate = bytes > 0 ? new TokenBucket(bytes, bytes + options.maxMessageBytes, now) : null
     socket.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
     socket.on('pong', () => {
       this.alive = true
     })
+    socket.on('close', () => {
+      this.closed = true
+      if (this.expiry) clearTimeout(this.expiry)
+    })
+  }
+
+  get readOnly(): boolean {
+    return this.access.mode === 'ro'
+  }
+
+  /** Grants `access`; a connection whose access expires is closed with 4401 at that moment. */
+  grant(access: Access): void {
+    this.access = access
+    if (access.expiresAt !== undefined) this.expireAt(access.expiresAt)
+  }
+
+  private expireAt(epochMs: number): void {
+    // Timers hold at most ~24.8 days: wait in steps until the time has come.
+    const delay = Math.min(epochMs - Date.now(), 2 ** 31 - 1)
+    if (delay <= 0) {
+      this.fail(new ConnectionError('TANDEM_ERR_UNAUTHORIZED', CloseCode.Unauthorized, 'token expired'))
+      return
+    }
+    this.expiry = setTimeout(() => this.expireAt(epochMs), delay)
+  }
+
+  /** Counts a rejection, and logs it the first time it happens on this connection. */
+  reject(code: ConnectionError['code'], message: string): void {
+    this.options.stats.countError(code)
+    if (this.logged.has(code)) return
+    this.logged.add(code)
+    this.options.log.info({ room: this.room, user: this.access.user.id, code }, message)
   }
 
   get isOpen(): boolean {
@@ -94,7 +144,10 @@ export class Connection {
   fail(error: ConnectionError): void {
     if (this.closed) return
     this.options.stats.countError(error.code)
-    this.options.log.info({ room: this.room, code: error.code, closeCode: error.closeCode }, error.message)
+    this.options.log.info(
+      { room: this.room, user: this.access.user.id, code: error.code, closeCode: error.closeCode },
+      error.message,
+    )
     this.close(error.closeCode, error.message)
   }
 
@@ -102,6 +155,17 @@ export class Connection {
     if (this.closed) return
     this.options.stats.messagesIn++
     this.options.stats.bytesIn += data.byteLength
+    if (this.messageRate || this.byteRate) {
+      const now = performance.now()
+      if (this.messageRate && !this.messageRate.take(1, now)) {
+        this.fail(rateLimited(`more than ${this.options.maxMessagesPerSecond} messages per second`))
+        return
+      }
+      if (this.byteRate && !this.byteRate.take(data.byteLength, now)) {
+        this.fail(rateLimited(`more than ${this.options.maxBytesPerSecond} bytes per second`))
+        return
+      }
+    }
     if (!isBinary) {
       this.fail(
         new ConnectionError(
@@ -146,3 +210,6 @@ export class Connection {
     }
   }
 }
+
+const rateLimited = (message: string) =>
+  new ConnectionError('TANDEM_ERR_RATE_LIMIT', CloseCode.PolicyViolation, message)

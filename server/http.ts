@@ -13,23 +13,47 @@ export interface UpgradeTarget {
 /**
  * Parses the request target of an upgrade. The room is the path without its leading `/`,
  * percent-decoded; the query string is not part of it. Throws an {@link HttpError} (400) for a
- * missing or undecodable name.
+ * missing, undecodable or too long name, control characters, or a `..` segment.
  */
-export function parseUpgradeTarget(target: string | undefined): UpgradeTarget {
+export function parseUpgradeTarget(target: string | undefined, maxRoomNameBytes: number): UpgradeTarget {
   const raw = target ?? '/'
   const queryAt = raw.indexOf('?')
   const path = queryAt === -1 ? raw : raw.slice(0, queryAt)
   const params = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1))
-  if (!path.startsWith('/'))
-    throw new HttpError('TANDEM_ERR_BAD_ROOM_NAME', 400, 'request target must be a path')
+  if (!path.startsWith('/')) throw badRoom('request target must be a path')
   let room: string
   try {
     room = decodeURIComponent(path.slice(1))
   } catch {
-    throw new HttpError('TANDEM_ERR_BAD_ROOM_NAME', 400, 'room name is not valid percent-encoding')
+    throw badRoom('room name is not valid percent-encoding')
   }
-  if (room.length === 0) throw new HttpError('TANDEM_ERR_BAD_ROOM_NAME', 400, 'room name is missing')
+  if (room.length === 0) throw badRoom('room name is missing')
+  if (Buffer.byteLength(room, 'utf8') > maxRoomNameBytes) {
+    throw badRoom(`room name is longer than ${maxRoomNameBytes} bytes`)
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(room)) throw badRoom('room name contains control characters')
+  if (room.split('/').includes('..')) throw badRoom('room name contains a ".." segment')
   return { room, params }
+}
+
+const badRoom = (message: string) => new HttpError('TANDEM_ERR_BAD_ROOM_NAME', 400, message)
+
+/**
+ * The address a client connects from: the socket's peer, or with `trustProxy` the last
+ * `X-Forwarded-For` entry (the one our proxy added; earlier ones are the client's word).
+ */
+export function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = trustProxy ? req.headers['x-forwarded-for'] : undefined
+  const last = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').pop()?.trim()
+  return last || req.socket.remoteAddress || 'unknown'
+}
+
+/** Refuses a browser upgrade from an origin not in `allowed` (requests without Origin pass). */
+export function checkOrigin(req: IncomingMessage, allowed: readonly string[] | null): void {
+  const origin = req.headers.origin
+  if (allowed === null || origin === undefined || allowed.includes(origin)) return
+  throw new HttpError('TANDEM_ERR_ORIGIN', 403, `origin ${origin} is not allowed`)
 }
 
 /** Answers an upgrade that will not become a WebSocket, with a plain HTTP response on the raw socket. */

@@ -3,6 +3,7 @@
  * The `tandem` command: flags and environment → options, start, signals → close(). The only file
  * that reads process.env or calls process.exit.
  */
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { StoreError } from '../persistence/store.js'
 import { OptionsError } from './errors.js'
@@ -22,6 +23,25 @@ Options (flags win over environment variables):
   --static-dir <path>    built editor to serve, "" for none      env STATIC_DIR default dist/editor
   --log-level <level>    ${LOG_LEVELS.join('|')}   env LOG_LEVEL  default info
   --max-message-bytes <n>  largest accepted message (1009 past it)  default 16777216
+
+Security (see SECURITY.md):
+  --auth-secret <s>      require JWTs signed with this HS256      env AUTH_SECRET
+                         secret (32+ characters)
+  --auth-public-key <f>  require JWTs signed by this PEM public   env AUTH_PUBLIC_KEY_FILE
+                         key's private key (RS256/ES256)
+  --auth-jwks <f>        require JWTs signed by a key of this     env AUTH_JWKS_FILE
+                         JSON Web Key Set file (RS256/ES256)
+  --allowed-origins <l>  comma-separated browser origins allowed  env ALLOWED_ORIGINS
+                         to connect (others: HTTP 403)            default any
+  --tls-cert <file>      serve https/wss with this PEM            env TLS_CERT_FILE
+  --tls-key <file>       certificate and key                      env TLS_KEY_FILE
+  --trust-proxy          client address from X-Forwarded-For      env TRUST_PROXY=1
+  --max-connections-per-ip <n>    HTTP 429 past it (0: no limit)   default 200
+  --max-connections-per-room <n>  1013 past it (0: no limit)       default 1000
+  --max-rooms <n>        documents in memory, 1013 past it        default 10000
+  --max-messages-per-second <n>   per connection, 1008 past it     default 300
+  --max-bytes-per-second <n>      per connection, 1008 past it     default 1048576
+  --max-buffered-bytes <n>        send buffer, 1013 past it        default 16777216
   -h, --help             show this help
 
 Signals: SIGINT/SIGTERM close every socket with 1001 after flushing all writes; SIGUSR2 does the
@@ -46,6 +66,19 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
         'static-dir': { type: 'string' },
         'log-level': { type: 'string' },
         'max-message-bytes': { type: 'string' },
+        'auth-secret': { type: 'string' },
+        'auth-public-key': { type: 'string' },
+        'auth-jwks': { type: 'string' },
+        'allowed-origins': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'trust-proxy': { type: 'boolean' },
+        'max-connections-per-ip': { type: 'string' },
+        'max-connections-per-room': { type: 'string' },
+        'max-rooms': { type: 'string' },
+        'max-messages-per-second': { type: 'string' },
+        'max-bytes-per-second': { type: 'string' },
+        'max-buffered-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -70,6 +103,31 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
     )
   }
   const staticDir = values['static-dir'] ?? env.STATIC_DIR ?? 'dist/editor'
+  const file = (flag: string, path: string | undefined): string | undefined => {
+    if (path === undefined) return undefined
+    try {
+      return readFileSync(path, 'utf8')
+    } catch (error) {
+      throw new UsageError(
+        `--${flag}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+      )
+    }
+  }
+  const jwksText = file('auth-jwks', values['auth-jwks'] ?? env.AUTH_JWKS_FILE)
+  let authJwks: ServerOptions['authJwks']
+  try {
+    authJwks = jwksText === undefined ? undefined : JSON.parse(jwksText)
+  } catch {
+    throw new UsageError('--auth-jwks: the file is not JSON')
+  }
+  const cert = file('tls-cert', values['tls-cert'] ?? env.TLS_CERT_FILE)
+  const key = file('tls-key', values['tls-key'] ?? env.TLS_KEY_FILE)
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError(
+      `--${cert === undefined ? 'tls-cert' : 'tls-key'} is needed too: TLS takes a certificate and a key`,
+    )
+  }
+  const origins = values['allowed-origins'] ?? env.ALLOWED_ORIGINS
   return {
     port: integer('port', values.port ?? env.PORT) ?? 1234,
     host: values.host ?? env.HOST ?? '127.0.0.1',
@@ -78,6 +136,24 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
     staticDir: staticDir === '' ? null : staticDir,
     logLevel: logLevel as LogLevel,
     maxMessageBytes: integer('max-message-bytes', values['max-message-bytes']),
+    authSecret: values['auth-secret'] ?? (env.AUTH_SECRET || undefined),
+    authPublicKey: file('auth-public-key', values['auth-public-key'] ?? env.AUTH_PUBLIC_KEY_FILE),
+    authJwks,
+    allowedOrigins:
+      origins === undefined
+        ? null
+        : origins
+            .split(',')
+            .map((o) => o.trim())
+            .filter(Boolean),
+    tls: cert !== undefined && key !== undefined ? { cert, key } : null,
+    trustProxy: values['trust-proxy'] ?? env.TRUST_PROXY === '1',
+    maxConnectionsPerIp: integer('max-connections-per-ip', values['max-connections-per-ip']),
+    maxConnectionsPerRoom: integer('max-connections-per-room', values['max-connections-per-room']),
+    maxRooms: integer('max-rooms', values['max-rooms']),
+    maxMessagesPerSecond: integer('max-messages-per-second', values['max-messages-per-second']),
+    maxBytesPerSecond: integer('max-bytes-per-second', values['max-bytes-per-second']),
+    maxBufferedBytes: integer('max-buffered-bytes', values['max-buffered-bytes']),
   }
 }
 
@@ -121,7 +197,11 @@ async function main(): Promise<void> {
     }
     throw error
   }
-  server.log.info({ url: `http://${options.host}:${server.port}`, dataDir: options.dataDir }, 'tandem ready')
+  const scheme = options.tls ? 'https' : 'http'
+  server.log.info(
+    { url: `${scheme}://${options.host}:${server.port}`, dataDir: options.dataDir },
+    'tandem ready',
+  )
   let stopping = false
   const stop = (restart: boolean) => {
     if (stopping) {

@@ -1,6 +1,9 @@
+import { createPublicKey } from 'node:crypto'
 import type { Server as HttpServer } from 'node:http'
+import type { JSONWebKeySet } from 'jose'
 import type { Logger } from 'pino'
 import type { DocStore } from '../persistence/store.js'
+import type { Authenticate } from './auth.js'
 import { OptionsError } from './errors.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -40,16 +43,57 @@ export interface ServerOptions {
   readonly persistRetryMs?: number
   /** Awareness (cursor) changes of a room are sent together once per this window. Default 30 ms. */
   readonly awarenessFlushMs?: number
+
+  // Who gets in. With none of these, anyone who can reach the port may open any document.
+  /** Turns JWT auth on with this HS256 secret (at least 32 characters). */
+  readonly authSecret?: string
+  /** Turns JWT auth on with this PEM public key (RSA → RS256, EC → ES256). */
+  readonly authPublicKey?: string
+  /** Turns JWT auth on with the public keys of this JSON Web Key Set (RS256, ES256). */
+  readonly authJwks?: JSONWebKeySet
+  /** Decides access for each connection (your own sessions); takes precedence over the JWT options. */
+  readonly authenticate?: Authenticate
+  /** Browser origins allowed to connect (`https://app.example.com`); others get HTTP 403. Default: any. */
+  readonly allowedOrigins?: readonly string[] | null
+  /** Serve https and wss with this PEM certificate and key. Ignored with `httpServer`. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer } | null
+  /** Take the client address from the last `X-Forwarded-For` entry (behind a proxy). Default false. */
+  readonly trustProxy?: boolean
+
+  // What no client may exceed. 0 turns a limit off.
+  /** Messages a connection may send per second (bursts of twice that); more close it with 1008. Default 300. */
+  readonly maxMessagesPerSecond?: number
+  /** Bytes a connection may send per second (bursts of one largest message more); more close it with 1008. Default 1 MiB. */
+  readonly maxBytesPerSecond?: number
+  /** Open connections per client address; more are refused with HTTP 429. Default 200. */
+  readonly maxConnectionsPerIp?: number
+  /** Connections per document; more are closed with 1013. Default 1000. */
+  readonly maxConnectionsPerRoom?: number
+  /** Documents in memory; a connection that would load one more is closed with 1013. Default 10 000. */
+  readonly maxRooms?: number
+  /** Largest awareness (cursor/presence) message, in bytes; larger ones close with 1008. Default 64 KiB. */
+  readonly maxAwarenessBytes?: number
+  /** Longest room name, in UTF-8 bytes; longer ones are refused with HTTP 400. Default 512. */
+  readonly maxRoomNameBytes?: number
+  /** Bytes of updates waiting for missing dependencies a room holds; past it the sender is closed with 1008. Default 1 MiB. */
+  readonly maxPendingUpdateBytes?: number
+  /** Time to finish the HTTP/TLS handshake and, with auth, to be authenticated. Default 10 000 ms. */
+  readonly handshakeTimeoutMs?: number
 }
 
-export type ResolvedOptions = Required<
-  Omit<ServerOptions, 'httpServer' | 'store' | 'logger' | 'staticDir'>
-> & {
-  readonly httpServer: HttpServer | null
-  readonly store: DocStore | null
-  readonly logger: Logger | null
-  readonly staticDir: string | null
-}
+type Nullable = 'httpServer' | 'store' | 'logger' | 'staticDir' | 'allowedOrigins' | 'tls' | 'authenticate'
+type Absent = 'authSecret' | 'authPublicKey' | 'authJwks'
+
+export type ResolvedOptions = Required<Omit<ServerOptions, Nullable | Absent>> &
+  Pick<ServerOptions, Absent> & {
+    readonly httpServer: HttpServer | null
+    readonly store: DocStore | null
+    readonly logger: Logger | null
+    readonly staticDir: string | null
+    readonly allowedOrigins: readonly string[] | null
+    readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | null
+    readonly authenticate: Authenticate | null
+  }
 
 export const DEFAULTS = {
   port: 1234,
@@ -68,6 +112,19 @@ export const DEFAULTS = {
   compactAfterRecords: 500,
   persistRetryMs: 5_000,
   awarenessFlushMs: 30,
+  authenticate: null,
+  allowedOrigins: null,
+  tls: null,
+  trustProxy: false,
+  maxMessagesPerSecond: 300,
+  maxBytesPerSecond: 1024 * 1024,
+  maxConnectionsPerIp: 200,
+  maxConnectionsPerRoom: 1000,
+  maxRooms: 10_000,
+  maxAwarenessBytes: 64 * 1024,
+  maxRoomNameBytes: 512,
+  maxPendingUpdateBytes: 1024 * 1024,
+  handshakeTimeoutMs: 10_000,
 } as const satisfies ResolvedOptions
 
 const INTEGER_LIMITS = {
@@ -79,6 +136,15 @@ const INTEGER_LIMITS = {
   compactAfterRecords: [2, 10_000_000],
   persistRetryMs: [10, 3_600_000],
   awarenessFlushMs: [0, 1_000],
+  maxMessagesPerSecond: [0, 1_000_000],
+  maxBytesPerSecond: [0, 2 ** 40],
+  maxConnectionsPerIp: [0, 10_000_000],
+  maxConnectionsPerRoom: [0, 10_000_000],
+  maxRooms: [0, 10_000_000],
+  maxAwarenessBytes: [64, 2 ** 31 - 1],
+  maxRoomNameBytes: [1, 65_536],
+  maxPendingUpdateBytes: [0, 2 ** 40],
+  handshakeTimeoutMs: [100, 600_000],
 } as const satisfies Partial<Record<keyof ServerOptions, readonly [number, number]>>
 
 /**
@@ -111,10 +177,63 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
       `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(resolved.logLevel)}`,
     )
   }
-  if (typeof resolved.fsync !== 'boolean') {
-    throw new OptionsError('fsync', `fsync must be a boolean, got ${JSON.stringify(resolved.fsync)}`)
+  for (const name of ['fsync', 'trustProxy'] as const) {
+    if (typeof resolved[name] !== 'boolean') {
+      throw new OptionsError(name, `${name} must be a boolean, got ${JSON.stringify(resolved[name])}`)
+    }
+  }
+  validateAuth(resolved)
+  if (
+    resolved.allowedOrigins !== null &&
+    (!Array.isArray(resolved.allowedOrigins) ||
+      !resolved.allowedOrigins.every(
+        (o) => typeof o === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(o),
+      ))
+  ) {
+    throw new OptionsError(
+      'allowedOrigins',
+      `allowedOrigins must be a list of origins such as https://app.example.com, got ${JSON.stringify(resolved.allowedOrigins)}`,
+    )
+  }
+  if (resolved.tls !== null && (!resolved.tls.cert || !resolved.tls.key)) {
+    throw new OptionsError('tls', 'tls needs both a cert and a key')
   }
   return resolved
+}
+
+function validateAuth(resolved: ResolvedOptions): void {
+  const given = (['authSecret', 'authPublicKey', 'authJwks'] as const).filter(
+    (k) => resolved[k] !== undefined,
+  )
+  if (given.length > 1) {
+    throw new OptionsError(given[1] ?? 'authSecret', `use one of ${given.join(', ')}, not several`)
+  }
+  if (
+    resolved.authSecret !== undefined &&
+    (typeof resolved.authSecret !== 'string' || resolved.authSecret.length < 32)
+  ) {
+    throw new OptionsError('authSecret', 'authSecret must be at least 32 characters (256 bits for HS256)')
+  }
+  if (resolved.authPublicKey !== undefined) {
+    let type: string | undefined
+    try {
+      type = createPublicKey(resolved.authPublicKey).asymmetricKeyType
+    } catch (error) {
+      throw new OptionsError(
+        'authPublicKey',
+        `authPublicKey is not a PEM public key: ${(error as Error).message}`,
+      )
+    }
+    if (type !== 'rsa' && type !== 'ec') {
+      throw new OptionsError('authPublicKey', `authPublicKey must be an RSA or EC key, got ${type}`)
+    }
+  }
+  if (resolved.authJwks !== undefined && !Array.isArray(resolved.authJwks?.keys)) {
+    throw new OptionsError('authJwks', 'authJwks must be a JSON Web Key Set: { "keys": [...] }')
+  }
+  if (resolved.authenticate !== null && typeof resolved.authenticate !== 'function') {
+    throw new OptionsError('authenticate', 'authenticate must be a function')
+  }
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -145,3 +145,45 @@ export function encodeSaved(seq: number): Uint8Array {
     encoding.writeVarUint(e, seq)
   })
 }
+
+export interface AwarenessEntry {
+  readonly clientId: number
+  readonly clock: number
+  /** The entry says the client left (its state is `null`). */
+  readonly removed: boolean
+}
+
+/**
+ * The clients an awareness update speaks for, with the clock it claims for each (y-protocols layout:
+ * count, then per entry the client ID, its clock and its JSON state). Throws a ConnectionError when
+ * the bytes do not parse.
+ */
+export function awarenessEntries(update: Uint8Array): AwarenessEntry[] {
+  const decoder = decoding.createDecoder(update)
+  try {
+    const count = decoding.readVarUint(decoder)
+    const entries: AwarenessEntry[] = []
+    for (let i = 0; i < count; i++) {
+      const clientId = decoding.readVarUint(decoder)
+      const clock = decoding.readVarUint(decoder)
+      const removed = decoding.readVarString(decoder) === 'null'
+      entries.push({ clientId, clock, removed })
+    }
+    return entries
+  } catch (cause) {
+    throw new ConnectionError(
+      'TANDEM_ERR_INVALID_UPDATE',
+      CloseCode.InvalidPayload,
+      'invalid awareness update',
+      {
+        cause,
+      },
+    )
+  }
+}
+
+/** Whether a Yjs update carries nothing (what a client with no news sends as its sync step 2). */
+export function isEmptyUpdate(update: Uint8Array): boolean {
+  // Zero structs, zero delete-set entries.
+  return update.byteLength === 2 && update[0] === 0 && update[1] === 0
+}

@@ -6,13 +6,19 @@ import { Connection, type MessageSink } from './connection.js'
 import { CloseCode, ConnectionError } from './errors.js'
 import type { Stats } from './metrics.js'
 import {
+  awarenessEntries,
   encodeAwareness,
+  encodePermissionDenied,
   encodeSaved,
   encodeSyncStep1,
   encodeSyncStep2,
   encodeUpdate,
+  isEmptyUpdate,
   type Message,
 } from './protocol.js'
+
+/** Awareness client IDs one connection may speak for (a browser tab has one). */
+const MAX_AWARENESS_IDS_PER_CONNECTION = 8
 
 /** What a room tells its owner about. */
 export interface RoomEvents {
@@ -29,6 +35,8 @@ export interface RoomOptions {
   readonly compactAfterRecords: number
   readonly persistRetryMs: number
   readonly awarenessFlushMs: number
+  readonly maxAwarenessBytes: number
+  readonly maxPendingUpdateBytes: number
   readonly events: RoomEvents
 }
 
@@ -71,6 +79,8 @@ export class Room implements MessageSink {
   private readonly cleanWaiters: Array<() => void> = []
   private compactTimer: NodeJS.Immediate | null = null
   private readonly awarenessChanged = new Set<number>()
+  /** Which connection announced each awareness client ID: no one else may speak for it. */
+  private readonly awarenessOwners = new Map<number, Connection>()
   private awarenessTimer: NodeJS.Timeout | null = null
   private retryTimer: NodeJS.Timeout | null = null
   private destroyed = false
@@ -109,6 +119,9 @@ export class Room implements MessageSink {
   /** Removes a connection and exactly the awareness states it announced. */
   leave(connection: Connection): void {
     if (!this.connections.delete(connection)) return
+    for (const id of connection.awarenessIds) {
+      if (this.awarenessOwners.get(id) === connection) this.awarenessOwners.delete(id)
+    }
     if (connection.awarenessIds.size > 0) {
       awarenessProtocol.removeAwarenessStates(this.awareness, [...connection.awarenessIds], null)
     }
@@ -124,21 +137,17 @@ export class Room implements MessageSink {
       }
       case 'sync-step2':
       case 'sync-update':
+        if (connection.readOnly) {
+          // A read-only client with no news still answers our step 1 with an empty update.
+          if (isEmptyUpdate(message.update)) return
+          connection.reject('TANDEM_ERR_READ_ONLY', 'document update from a read-only connection refused')
+          connection.send(encodePermissionDenied('read-only access: document updates are not accepted'))
+          return
+        }
         this.applyUpdate(connection, message.update)
         return
       case 'awareness':
-        try {
-          awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, connection)
-        } catch (cause) {
-          throw new ConnectionError(
-            'TANDEM_ERR_INVALID_UPDATE',
-            CloseCode.InvalidPayload,
-            'invalid awareness update',
-            {
-              cause,
-            },
-          )
-        }
+        this.applyAwareness(connection, message.update)
         return
       case 'query-awareness':
         connection.send(
@@ -199,12 +208,74 @@ export class Room implements MessageSink {
 
   private applyUpdate(connection: Connection, update: Uint8Array): void {
     try {
+      // Parse it whole first: bytes that break halfway must not leave half an update applied.
+      Y.decodeUpdate(update)
       Y.applyUpdate(this.doc, update, connection)
     } catch (cause) {
       throw new ConnectionError(
         'TANDEM_ERR_INVALID_UPDATE',
         CloseCode.InvalidPayload,
         'invalid document update',
+        {
+          cause,
+        },
+      )
+    }
+    // Parts whose dependencies are missing wait in memory (never stored or relayed); bound them.
+    const store = this.doc.store
+    const pending = (store.pendingStructs?.update.byteLength ?? 0) + (store.pendingDs?.byteLength ?? 0)
+    if (pending > this.options.maxPendingUpdateBytes) {
+      store.pendingStructs = null
+      store.pendingDs = null
+      throw new ConnectionError(
+        'TANDEM_ERR_MISSING_DEPENDENCIES',
+        CloseCode.PolicyViolation,
+        `updates waiting for missing changes exceed ${this.options.maxPendingUpdateBytes} bytes`,
+      )
+    }
+  }
+
+  private applyAwareness(connection: Connection, update: Uint8Array): void {
+    if (update.byteLength > this.options.maxAwarenessBytes) {
+      throw new ConnectionError(
+        'TANDEM_ERR_AWARENESS_TOO_BIG',
+        CloseCode.PolicyViolation,
+        `awareness update over ${this.options.maxAwarenessBytes} bytes`,
+      )
+    }
+    let fresh = 0
+    for (const { clientId, clock, removed } of awarenessEntries(update)) {
+      // Stock clients echo every state they receive (same clock: no effect). Only entries that
+      // would change something count, by y-protocols' rule (a newer clock, or a removal at the
+      // same clock).
+      const current = this.awareness.meta.get(clientId)?.clock ?? -1
+      const effective =
+        clock > current || (clock === current && removed && this.awareness.states.has(clientId))
+      if (!effective) continue
+      const owner = this.awarenessOwners.get(clientId)
+      if (owner === undefined) fresh++
+      else if (owner !== connection) {
+        connection.reject(
+          'TANDEM_ERR_AWARENESS_NOT_OWNED',
+          `awareness update for client ${clientId} of another connection dropped`,
+        )
+        return
+      }
+    }
+    if (connection.awarenessIds.size + fresh > MAX_AWARENESS_IDS_PER_CONNECTION) {
+      throw new ConnectionError(
+        'TANDEM_ERR_AWARENESS_TOO_BIG',
+        CloseCode.PolicyViolation,
+        `more than ${MAX_AWARENESS_IDS_PER_CONNECTION} awareness clients on one connection`,
+      )
+    }
+    try {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, connection)
+    } catch (cause) {
+      throw new ConnectionError(
+        'TANDEM_ERR_INVALID_UPDATE',
+        CloseCode.InvalidPayload,
+        'invalid awareness update',
         {
           cause,
         },
@@ -233,9 +304,14 @@ export class Room implements MessageSink {
     origin: unknown,
   ): void => {
     if (origin instanceof Connection) {
-      for (const id of added) origin.awarenessIds.add(id)
-      for (const id of updated) origin.awarenessIds.add(id)
-      for (const id of removed) origin.awarenessIds.delete(id)
+      for (const id of [...added, ...updated]) {
+        origin.awarenessIds.add(id)
+        this.awarenessOwners.set(id, origin)
+      }
+      for (const id of removed) {
+        origin.awarenessIds.delete(id)
+        this.awarenessOwners.delete(id)
+      }
     }
     for (const id of added) this.awarenessChanged.add(id)
     for (const id of updated) this.awarenessChanged.add(id)

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { Connection } from './connection.js'
-import { CloseCode } from './errors.js'
+import { CloseCode, ConnectionError } from './errors.js'
 import { Room, type RoomOptions } from './room.js'
 
 export interface RoomsEvents {
@@ -20,7 +20,13 @@ export class Rooms {
   private readonly loads = new Set<Promise<void>>()
 
   constructor(
-    private readonly options: RoomOptions & { readonly log: Logger },
+    private readonly options: RoomOptions & {
+      readonly log: Logger
+      /** Documents in memory (0: no limit). */
+      readonly maxRooms: number
+      /** Connections per document (0: no limit). */
+      readonly maxConnectionsPerRoom: number
+    },
     private readonly events: RoomsEvents,
   ) {}
 
@@ -36,17 +42,42 @@ export class Rooms {
     return this.rooms.values()
   }
 
-  /** Joins `connection` to its room, loading the room first if needed. */
+  /**
+   * Joins `connection` to its room, loading the room first if needed. A full room or server closes
+   * the connection with 1013 (the client retries later).
+   */
   join(connection: Connection): void {
     const name = connection.room
+    const { maxRooms, maxConnectionsPerRoom } = this.options
     const room = this.rooms.get(name)
+    const waiting = this.loading.get(name)
+    const present = room?.connections.size ?? waiting?.length ?? 0
+    if (maxConnectionsPerRoom > 0 && present >= maxConnectionsPerRoom) {
+      connection.fail(
+        new ConnectionError(
+          'TANDEM_ERR_ROOM_FULL',
+          CloseCode.TryAgainLater,
+          `document has ${maxConnectionsPerRoom} connections`,
+        ),
+      )
+      return
+    }
     if (room) {
       room.join(connection)
       return
     }
-    const waiting = this.loading.get(name)
     if (waiting) {
       waiting.push(connection)
+      return
+    }
+    if (maxRooms > 0 && this.rooms.size + this.loading.size >= maxRooms) {
+      connection.fail(
+        new ConnectionError(
+          'TANDEM_ERR_TOO_MANY_ROOMS',
+          CloseCode.TryAgainLater,
+          `${maxRooms} documents are open`,
+        ),
+      )
       return
     }
     this.loading.set(name, [connection])

@@ -5,15 +5,27 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
+import { isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { type Logger, pino } from 'pino'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { openLevelStore } from '../persistence/level.js'
 import type { DocStore } from '../persistence/store.js'
+import { AuthError, type Authenticate, jwtAuthenticator, tokenOf } from './auth.js'
 import { Connection } from './connection.js'
-import { CloseCode, HttpError } from './errors.js'
-import { handleHttp, parseUpgradeTarget, refuseUpgrade, sendJson, type UpgradeTarget } from './http.js'
+import { CloseCode, ConnectionError, HttpError } from './errors.js'
+import {
+  checkOrigin,
+  clientAddress,
+  handleHttp,
+  parseUpgradeTarget,
+  refuseUpgrade,
+  sendJson,
+  type UpgradeTarget,
+} from './http.js'
+import { ConnectionCounter } from './limits.js'
 import { createMetrics, type Metrics, Stats } from './metrics.js'
 import { type ResolvedOptions, resolveOptions, type ServerOptions } from './options.js'
 import { Rooms } from './rooms.js'
@@ -52,6 +64,8 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   private readonly staticFiles: StaticFiles | null
   private readonly http: HttpServer
   private readonly ownsHttp: boolean
+  private readonly authenticate: Authenticate | null
+  private readonly perIp: ConnectionCounter
   private store: DocStore | null = null
   private rooms: Rooms | null = null
   private heartbeat: NodeJS.Timeout | null = null
@@ -72,7 +86,28 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       clientTracking: false,
     })
     this.ownsHttp = this.options.httpServer === null
-    this.http = this.options.httpServer ?? createHttpServer()
+    this.http = this.options.httpServer ?? this.createHttp()
+    const { authenticate, authSecret, authPublicKey, authJwks } = this.options
+    this.authenticate =
+      authenticate ??
+      ((authSecret ?? authPublicKey ?? authJwks)
+        ? jwtAuthenticator({ secret: authSecret, publicKey: authPublicKey, jwks: authJwks })
+        : null)
+    this.perIp = new ConnectionCounter(this.options.maxConnectionsPerIp)
+  }
+
+  /** Our own HTTP(S) server, with handshakes that must finish within `handshakeTimeoutMs`. */
+  private createHttp(): HttpServer {
+    const timeoutMs = this.options.handshakeTimeoutMs
+    const timeouts = {
+      headersTimeout: timeoutMs,
+      requestTimeout: timeoutMs * 2,
+      // How often Node checks those timeouts (its default, 30 s, would let them run long).
+      connectionsCheckingInterval: Math.min(1000, timeoutMs),
+    }
+    const { tls } = this.options
+    if (tls === null) return createHttpServer(timeouts)
+    return createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key, handshakeTimeout: timeoutMs })
   }
 
   /**
@@ -123,6 +158,10 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         compactAfterRecords: this.options.compactAfterRecords,
         persistRetryMs: this.options.persistRetryMs,
         awarenessFlushMs: this.options.awarenessFlushMs,
+        maxAwarenessBytes: this.options.maxAwarenessBytes,
+        maxPendingUpdateBytes: this.options.maxPendingUpdateBytes,
+        maxRooms: this.options.maxRooms,
+        maxConnectionsPerRoom: this.options.maxConnectionsPerRoom,
         events: {
           onChange: (room, update) => this.emit('change', { room: room.name, update }),
           onPersistError: (room, error) => {
@@ -171,6 +210,12 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     const address = this.http.address() as AddressInfo | null
     const bound = { host: address?.address ?? this.options.host, port: address?.port ?? 0 }
     this.log.info(bound, 'listening')
+    if (this.authenticate === null && this.ownsHttp && !isLoopback(this.options.host)) {
+      this.log.warn(
+        { host: this.options.host },
+        'auth is off and the server listens beyond loopback: anyone who reaches it can read and edit every document (set --auth-secret)',
+      )
+    }
     return bound
   }
 
@@ -197,30 +242,45 @@ export class TandemServer extends EventEmitter<TandemEvents> {
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     let target: UpgradeTarget
+    const address = clientAddress(req, this.options.trustProxy)
     try {
       if (this.closing) throw new HttpError('TANDEM_ERR_SHUTTING_DOWN', 503, 'server is shutting down')
-      target = parseUpgradeTarget(req.url)
+      target = parseUpgradeTarget(req.url, this.options.maxRoomNameBytes)
+      checkOrigin(req, this.options.allowedOrigins)
+      if (!this.perIp.acquire(address)) {
+        throw new HttpError(
+          'TANDEM_ERR_TOO_MANY_CONNECTIONS',
+          429,
+          `more than ${this.options.maxConnectionsPerIp} connections from ${address}`,
+        )
+      }
     } catch (error) {
       if (!(error instanceof HttpError)) throw error
       this.stats.countError(error.code)
-      this.log.info({ url: req.url, status: error.status, code: error.code }, error.message)
+      this.log.info({ url: req.url, address, status: error.status, code: error.code }, error.message)
       refuseUpgrade(socket, error)
       return
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, target))
+    // The raw socket closes with the WebSocket, or without one if the handshake fails.
+    socket.once('close', () => this.perIp.release(address))
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, target, req, address))
   }
 
-  private onConnection(ws: WebSocket, target: UpgradeTarget): void {
+  private onConnection(ws: WebSocket, target: UpgradeTarget, req: IncomingMessage, address: string): void {
     const rooms = this.rooms
     if (!rooms || this.closing) {
       ws.close(CloseCode.GoingAway, 'server is shutting down')
       return
     }
+    const options = this.options
     const connection = new Connection(ws, {
       room: target.room,
       wantsSaved: target.params.get('saved') === '1',
-      maxBufferedBytes: this.options.maxBufferedBytes,
-      maxQueuedMessages: this.options.maxQueuedMessages,
+      maxBufferedBytes: options.maxBufferedBytes,
+      maxQueuedMessages: options.maxQueuedMessages,
+      maxMessagesPerSecond: options.maxMessagesPerSecond,
+      maxBytesPerSecond: options.maxBytesPerSecond,
+      maxMessageBytes: options.maxMessageBytes,
       stats: this.stats,
       log: this.log,
     })
@@ -238,7 +298,46 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       this.emit('disconnection', { room: target.room, code })
     })
     this.emit('connection', { room: target.room })
-    rooms.join(connection)
+    if (this.authenticate === null) {
+      rooms.join(connection)
+      return
+    }
+    // Messages wait in the connection's bounded queue meanwhile; the room is not even loaded
+    // for someone who may not open it.
+    const request = {
+      room: target.room,
+      token: tokenOf(target.params, req.headers),
+      headers: req.headers,
+      remoteAddress: address,
+    }
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ConnectionError(
+              'TANDEM_ERR_AUTH_TIMEOUT',
+              CloseCode.TryAgainLater,
+              'authentication timed out',
+            ),
+          ),
+        options.handshakeTimeoutMs,
+      )
+    })
+    Promise.race([this.authenticate(request), timeout])
+      .then(
+        (access) => {
+          if (!connection.isOpen || this.closing) return
+          connection.grant(access)
+          if (connection.isOpen) rooms.join(connection)
+        },
+        (error: unknown) => {
+          connection.fail(
+            error instanceof ConnectionError ? error : AuthError.unauthorized('authentication failed'),
+          )
+        },
+      )
+      .finally(() => clearTimeout(timer))
   }
 
   private readonly checkHeartbeats = (): void => {
@@ -280,4 +379,8 @@ export class TandemServer extends EventEmitter<TandemEvents> {
  */
 export function createServer(options: ServerOptions = {}): TandemServer {
   return new TandemServer(options)
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
 }
