@@ -16,12 +16,16 @@ export interface ServerProcess {
   output(): string
 }
 
-/** Runs the CLI to completion (for bad flags, --help …). */
+/** The compiled token command (`npm run token`). */
+export const TOKEN_CLI = 'dist/server/token.js'
+
+/** Runs a CLI (the server's by default) to completion (for bad flags, --help …). */
 export async function runCli(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
+  entry = CLI,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' })
+  const child = spawn(process.execPath, [entry, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d) => {
