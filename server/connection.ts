@@ -205,8 +205,13 @@ export class Connection {
     try {
       this.sink?.receive(this, message)
     } catch (error) {
-      if (!(error instanceof ConnectionError)) throw error
-      this.fail(error)
+      if (error instanceof ConnectionError) {
+        this.fail(error)
+        return
+      }
+      // A bug of ours, not the peer's: end this connection only, and say so loudly.
+      this.options.log.error({ room: this.room, err: error, kind: message.kind }, 'message handling failed')
+      this.fail(new ConnectionError('TANDEM_ERR_INTERNAL', CloseCode.InternalError, 'internal error'))
     }
   }
 }

@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'TANDEM_ERR_AWARENESS_NOT_OWNED'
   | 'TANDEM_ERR_READ_ONLY'
   | 'TANDEM_ERR_MISSING_DEPENDENCIES'
+  | 'TANDEM_ERR_INTERNAL'
 
 /** Base class of the errors Tandem throws or closes connections with. */
 export class TandemError extends Error {

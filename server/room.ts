@@ -131,7 +131,19 @@ export class Room implements MessageSink {
     switch (message.kind) {
       case 'sync-step1': {
         // Computed now, sent once everything it contains is on disk.
-        const update = Y.encodeStateAsUpdate(this.doc, message.stateVector)
+        let update: Uint8Array
+        try {
+          update = Y.encodeStateAsUpdate(this.doc, message.stateVector)
+        } catch (cause) {
+          throw new ConnectionError(
+            'TANDEM_ERR_INVALID_UPDATE',
+            CloseCode.InvalidPayload,
+            'invalid state vector',
+            {
+              cause,
+            },
+          )
+        }
         this.sendDurable(encodeSyncStep2(update), connection, null)
         return
       }
