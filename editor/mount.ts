@@ -41,6 +41,21 @@ export interface MountedEditor {
   destroy(): void
 }
 
+/**
+ * The `mode` a JWT claims (read without verifying: the server decides; this only picks the UI).
+ * Like the server, a token that does not say `rw` is read-only; null for something not a JWT.
+ */
+export function tokenMode(token: string): 'rw' | 'ro' | null {
+  try {
+    const payload = token.split('.')[1]
+    if (!payload) return null
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'))
+    return (JSON.parse(json) as { mode?: unknown }).mode === 'rw' ? 'rw' : 'ro'
+  } catch {
+    return null
+  }
+}
+
 /** `http://host` → `ws://host`, `https://host` → `wss://host`; `ws(s)://` URLs are kept. */
 export function toWebSocketUrl(serverUrl: string): string {
   const url = new URL(serverUrl)
@@ -64,7 +79,9 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
     throw new TypeError('room must be a non-empty string')
   }
   const url = toWebSocketUrl(options.serverUrl)
-  const readOnly = options.readOnly === true
+  // A read-only token would be refused on the first keystroke anyway: say so from the start.
+  const readOnly =
+    options.readOnly === true || (options.token !== undefined && tokenMode(options.token) === 'ro')
   const doc = new Y.Doc()
   const fragment = doc.getXmlFragment('prosemirror')
   const cache =

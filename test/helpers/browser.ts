@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
+import type { ServerOptions } from '../../server/index.js'
 import { type RunningServer, startServer } from './server.js'
 
 /** Debian's Chromium: the browser tests never download one. */
@@ -74,8 +75,12 @@ export interface EditorServer {
   readonly room: string
   /** The app's URL of `path` (default: this test's document). */
   url(path?: string): string
-  /** Opens the document as a new person (own browser context). */
-  open(name: string, color: string): Promise<{ readonly context: BrowserContext; readonly page: Page }>
+  /** Opens the document (with `query`, e.g. `?token=…`) as a new person (own browser context). */
+  open(
+    name: string,
+    color: string,
+    query?: string,
+  ): Promise<{ readonly context: BrowserContext; readonly page: Page }>
   /** Stops the server; `start()` brings it back on the same port and data directory. */
   stop(): Promise<void>
   start(): Promise<void>
@@ -85,7 +90,7 @@ export interface EditorServer {
  * One Chromium for the file, and for each test a fresh server serving the built editor, a room of
  * its own, and contexts that are closed after the test. Call at the top of a `describe`.
  */
-export function useEditorServer(): EditorServer {
+export function useEditorServer(options: ServerOptions = {}): EditorServer {
   let browser: Browser | undefined
   let running: RunningServer | undefined
   let room = ''
@@ -98,7 +103,7 @@ export function useEditorServer(): EditorServer {
     await browser?.close()
   })
   beforeEach(async () => {
-    running = await startServer({ staticDir: 'dist/editor' })
+    running = await startServer({ ...options, staticDir: 'dist/editor' })
     room = `e2e-${process.pid}-${++counter}`
   })
   afterEach(async () => {
@@ -120,15 +125,15 @@ export function useEditorServer(): EditorServer {
       return room
     },
     url: (path = `/d/${encodeURIComponent(room)}`) => `http://127.0.0.1:${fixture.running.port}${path}`,
-    async open(name, color) {
-      const person = await openPerson(fixture.browser, fixture.url(), { name, color })
+    async open(name, color, query = '') {
+      const person = await openPerson(fixture.browser, `${fixture.url()}${query}`, { name, color })
       contexts.push(person.context)
       return person
     },
     stop: () => fixture.running.stop(),
     async start() {
       const { port, dataDir } = fixture.running
-      running = await startServer({ staticDir: 'dist/editor', port }, dataDir)
+      running = await startServer({ ...options, staticDir: 'dist/editor', port }, dataDir)
     },
   }
   return fixture
