@@ -8,6 +8,7 @@ const SOURCES = [
   'server',
   'persistence',
   'editor',
+  'bench',
   'package.json',
   'tsconfig.json',
   'tsconfig.build.json',

@@ -26,7 +26,17 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     // Root in CI containers cannot use Chromium's sandbox; the pages are our own.
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    // No calls home: this machine's closed network refuses them, noisily.
+    args: [
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
 }
 

@@ -1,0 +1,167 @@
+/**
+ * A light client that speaks y-protocols like a browser tab: its own Y.Doc and Awareness, sync step
+ * 1/2, updates and cursor moves. A "present" client (of a large room) receives everything but
+ * applies nothing, so the load process stays lighter than the server.
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import { WebSocket } from 'ws'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import * as syncProtocol from 'y-protocols/sync'
+import * as Y from 'yjs'
+
+const SYNC = 0
+const AWARENESS = 1
+
+/** Where every client of the load process reports what it sends and receives. */
+export interface Ledger {
+  /** An update left a client: its key and when. */
+  sent(key: string, atMs: number): void
+  /** An update reached a client. */
+  received(key: string, atMs: number, by: BenchClient): void
+}
+
+export interface ClientOptions {
+  readonly url: string
+  readonly room: string
+  /** Apply received updates and awareness (a full participant) or only count them. */
+  readonly apply: boolean
+  readonly ledger: Ledger
+}
+
+/**
+ * The (client, clock) of an update's first struct: what identifies one edit across the wire
+ * without decoding all of it (v1 update layout: clients, structs, client, clock, …).
+ */
+export function updateKey(update: Uint8Array): string {
+  const decoder = decoding.createDecoder(update)
+  decoding.readVarUint(decoder)
+  decoding.readVarUint(decoder)
+  const client = decoding.readVarUint(decoder)
+  return `${client}:${decoding.readVarUint(decoder)}`
+}
+
+export class BenchClient {
+  readonly doc = new Y.Doc()
+  readonly awareness = new awarenessProtocol.Awareness(this.doc)
+  readonly ws: WebSocket
+  messagesIn = 0
+  bytesIn = 0
+  updatesIn = 0
+  /** Keys of every update this client received. */
+  readonly keys = new Set<string>()
+  private readonly opened: Promise<void>
+  private syncedResolve: (() => void) | null = null
+  readonly synced: Promise<void>
+
+  constructor(private readonly options: ClientOptions) {
+    this.synced = new Promise((resolve) => {
+      this.syncedResolve = resolve
+    })
+    this.ws = new WebSocket(`${options.url}/${encodeURIComponent(options.room)}`, {
+      perMessageDeflate: false,
+    })
+    this.ws.binaryType = 'nodebuffer'
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve())
+      this.ws.once('error', reject)
+    })
+    this.ws.on('message', (data: Buffer) =>
+      this.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.length)),
+    )
+    this.doc.on('update', (update: Uint8Array, origin: unknown) => {
+      if (origin === this) return
+      this.options.ledger.sent(updateKey(update), performance.now())
+      this.send((e) => {
+        encoding.writeVarUint(e, SYNC)
+        syncProtocol.writeUpdate(e, update)
+      })
+    })
+    this.awareness.on(
+      'update',
+      ({ added, updated }: { added: number[]; updated: number[] }, origin: unknown) => {
+        if (origin === this) return
+        const changed = [...added, ...updated]
+        this.send((e) => {
+          encoding.writeVarUint(e, AWARENESS)
+          encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
+        })
+      },
+    )
+  }
+
+  /** Opens the socket and sends sync step 1 (and the initial awareness), like y-websocket. */
+  async connect(expectServerSync: boolean): Promise<void> {
+    await this.opened
+    this.send((e) => {
+      encoding.writeVarUint(e, SYNC)
+      syncProtocol.writeSyncStep1(e, this.doc)
+    })
+    this.awareness.setLocalState({ user: { name: `bench-${this.doc.clientID}` } })
+    // A relay has no state to send back: the client is in sync once connected.
+    if (!expectServerSync) this.syncedResolve?.()
+  }
+
+  /** Types `text` at a random place and moves the cursor there. */
+  type(text: string): void {
+    const t = this.doc.getText('t')
+    const at = Math.floor(Math.random() * (t.length + 1))
+    t.insert(at, text)
+    this.moveCursor(at + text.length)
+  }
+
+  moveCursor(at = Math.floor(Math.random() * 1000)): void {
+    this.awareness.setLocalStateField('cursor', { anchor: at, head: at })
+  }
+
+  close(): void {
+    this.awareness.destroy()
+    this.ws.terminate()
+  }
+
+  private send(write: (e: encoding.Encoder) => void): void {
+    if (this.ws.readyState !== this.ws.OPEN) return
+    const e = encoding.createEncoder()
+    write(e)
+    this.ws.send(encoding.toUint8Array(e))
+  }
+
+  private onMessage(message: Uint8Array): void {
+    this.messagesIn++
+    this.bytesIn += message.byteLength
+    const decoder = decoding.createDecoder(message)
+    const type = decoding.readVarUint(decoder)
+    if (type === AWARENESS) {
+      if (this.options.apply) {
+        awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(decoder), this)
+      }
+      return
+    }
+    if (type !== SYNC) return
+    const syncType = decoding.readVarUint(decoder)
+    const payload = decoding.readVarUint8Array(decoder)
+    if (syncType === syncProtocol.messageYjsSyncStep1) {
+      // Through a relay every peer would answer every newcomer; only answer with news.
+      const reply = Y.encodeStateAsUpdate(this.doc, payload)
+      if (reply.byteLength > 2) {
+        this.send((e) => {
+          encoding.writeVarUint(e, SYNC)
+          encoding.writeVarUint(e, syncProtocol.messageYjsSyncStep2)
+          encoding.writeVarUint8Array(e, reply)
+        })
+      }
+      return
+    }
+    if (syncType === syncProtocol.messageYjsSyncStep2) {
+      if (this.options.apply) Y.applyUpdate(this.doc, payload, this)
+      this.syncedResolve?.()
+      return
+    }
+    // An update from someone else.
+    this.updatesIn++
+    const key = updateKey(payload)
+    this.keys.add(key)
+    this.options.ledger.received(key, performance.now(), this)
+    if (this.options.apply) Y.applyUpdate(this.doc, payload, this)
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Runs one load (a loadgen child process) against one freshly started target and measures the
+ * target from outside: CPU seconds during the load window, resident memory, peak memory.
+ */
+import { fork } from 'node:child_process'
+import type { LoadResult, LoadSpec } from './loadgen.js'
+import { type ProcessUnderTest, removeDataDir, startTarget, type Target } from './proc.js'
+
+export interface Measured extends LoadResult {
+  readonly target: Target
+  readonly serverCpuSeconds: number
+  /** Server memory before the clients connected and once they all had. */
+  readonly serverRssIdleBytes: number
+  readonly serverRssConnectedBytes: number
+  readonly serverPeakRssBytes: number
+}
+
+type FromLoadgen =
+  | { readonly type: 'connected' }
+  | { readonly type: 'done' }
+  | { readonly type: 'result'; readonly result: LoadResult }
+
+export async function measureLoad(
+  target: Target,
+  spec: Omit<LoadSpec, 'url' | 'expectServerSync'>,
+): Promise<Measured> {
+  const server = await startTarget(target)
+  try {
+    return await drive(server, { ...spec, url: server.url, expectServerSync: target === 'tandem' })
+  } finally {
+    await server.stop()
+    removeDataDir(server.dataDir)
+  }
+}
+
+function drive(server: ProcessUnderTest, spec: LoadSpec): Promise<Measured> {
+  const child = fork('dist/bench/loadgen.js', [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const rssIdle = server.rssBytes()
+  let rssConnected = 0
+  let cpuStart = 0
+  let cpuEnd = 0
+  return new Promise((resolve, reject) => {
+    // A hard bound on the whole load, whatever happens in the child.
+    const deadline = setTimeout(
+      () => {
+        child.kill('SIGKILL')
+        reject(new Error(`load against ${server.target} did not finish in time`))
+      },
+      spec.durationMs + spec.settleTimeoutMs + 180_000,
+    )
+    child.on('message', (message: FromLoadgen) => {
+      if (message.type === 'connected') {
+        rssConnected = server.rssBytes()
+        cpuStart = server.cpuSeconds()
+        child.send({ type: 'go' })
+      } else if (message.type === 'done') {
+        cpuEnd = server.cpuSeconds()
+      } else {
+        clearTimeout(deadline)
+        resolve({
+          ...message.result,
+          target: server.target,
+          serverCpuSeconds: cpuEnd - cpuStart,
+          serverRssIdleBytes: rssIdle,
+          serverRssConnectedBytes: rssConnected,
+          serverPeakRssBytes: server.peakRssBytes(),
+        })
+      }
+    })
+    child.once('exit', (code) => {
+      if (code !== 0) {
+        clearTimeout(deadline)
+        reject(new Error(`loadgen exited with ${code}`))
+      }
+    })
+    child.send({ type: 'spec', spec })
+  })
+}

@@ -1,0 +1,111 @@
+/**
+ * Processes under test: the Tandem server (the built CLI) or the baseline relay, each a child
+ * process on a port of its own, measured from the outside through /proc.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+export type Target = 'relay' | 'tandem'
+
+export interface ProcessUnderTest {
+  readonly target: Target
+  readonly pid: number
+  readonly url: string
+  readonly dataDir: string | null
+  /** User + system CPU seconds the process has used so far. */
+  cpuSeconds(): number
+  /** Resident memory now, and its peak so far, in bytes. */
+  rssBytes(): number
+  peakRssBytes(): number
+  /** Stops it (SIGTERM, or SIGKILL to simulate a crash) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>
+}
+
+const CLOCK_TICKS_PER_SECOND = 100
+
+/** Starts `target`; Tandem gets a fresh data directory unless `dataDir` is given. */
+export async function startTarget(
+  target: Target,
+  options: { readonly dataDir?: string; readonly fsync?: boolean } = {},
+): Promise<ProcessUnderTest> {
+  const dataDir =
+    target === 'tandem' ? (options.dataDir ?? mkdtempSync(join(tmpdir(), 'tandem-bench-'))) : null
+  const args =
+    target === 'relay'
+      ? ['dist/bench/relay.js']
+      : [
+          'dist/server/main.js',
+          '--port',
+          '0',
+          '--data-dir',
+          dataDir as string,
+          '--static-dir',
+          '',
+          '--log-level',
+          'info',
+          // The load comes from one address and floods on purpose: lift the per-client limits.
+          '--max-connections-per-ip',
+          '0',
+          '--max-connections-per-room',
+          '0',
+          '--max-rooms',
+          '0',
+          '--max-messages-per-second',
+          '0',
+          '--max-bytes-per-second',
+          '0',
+          ...(options.fsync ? ['--fsync'] : []),
+        ]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await listeningPort(child)
+  const pid = child.pid as number
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  return {
+    target,
+    pid,
+    url: `ws://127.0.0.1:${port}`,
+    dataDir,
+    cpuSeconds: () => {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
+    },
+    rssBytes: () => statusKb(pid, 'VmRSS') * 1024,
+    peakRssBytes: () => statusKb(pid, 'VmHWM') * 1024,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await exited
+    },
+  }
+}
+
+export function removeDataDir(dir: string | null): void {
+  if (dir) rmSync(dir, { recursive: true, force: true })
+}
+
+function statusKb(pid: number, field: string): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${field}:`))
+  return Number(line?.split(/\s+/)[1] ?? 0)
+}
+
+/** Both print one JSON line with `port` once they listen. */
+function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    const timer = setTimeout(() => reject(new Error('process did not start within 10 s')), 10_000)
+    lines.on('line', (line) => {
+      try {
+        const port = (JSON.parse(line) as { port?: unknown }).port
+        if (typeof port === 'number' && port > 0) {
+          clearTimeout(timer)
+          resolve(port)
+        }
+      } catch {}
+    })
+    child.once('exit', (code) => reject(new Error(`process exited (${code}) before listening`)))
+  })
+}

@@ -1,0 +1,136 @@
+/**
+ * `npm run bench`: every scenario against the baseline relay and Tandem, in one run, on this
+ * machine. Prints a table per scenario and the target checks; writes bench/results/latest.json.
+ *
+ *   npm run bench                      all scenarios, full size (several minutes)
+ *   npm run bench -- --quick           all scenarios, small (about a minute)
+ *   npm run bench -- --scenario fanout --rooms 20 --clients 10 --duration 20
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { parseArgs } from 'node:util'
+import {
+  coldLoad,
+  connections,
+  crash,
+  fanout,
+  largeRoom,
+  persistence,
+  type Row,
+  type ScenarioResult,
+} from './scenarios.js'
+
+const SCENARIOS = ['fanout', 'connections', 'coldload', 'largeroom', 'persist', 'crash'] as const
+type Scenario = (typeof SCENARIOS)[number]
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string', multiple: true },
+    quick: { type: 'boolean' },
+    rooms: { type: 'string' },
+    clients: { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    'connection-rooms': { type: 'string' },
+    edits: { type: 'string' },
+    large: { type: 'string' },
+    writers: { type: 'string' },
+    out: { type: 'string' },
+  },
+})
+
+function number(flag: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`bench: --${flag} must be a positive number, got ${JSON.stringify(raw)}`)
+    process.exit(2)
+  }
+  return value
+}
+
+const quick = values.quick === true
+const chosen = (values.scenario ?? [...SCENARIOS]) as Scenario[]
+for (const name of chosen) {
+  if (!SCENARIOS.includes(name)) {
+    console.error(`bench: --scenario must be one of ${SCENARIOS.join(', ')}, got ${JSON.stringify(name)}`)
+    process.exit(2)
+  }
+}
+const durationMs = number('duration', values.duration, quick ? 4 : 20) * 1000
+
+async function runScenario(name: Scenario): Promise<ScenarioResult[]> {
+  switch (name) {
+    case 'fanout': {
+      if (values.rooms || values.clients) {
+        return [
+          await fanout(number('rooms', values.rooms, 20), number('clients', values.clients, 10), durationMs),
+        ]
+      }
+      return [
+        await fanout(quick ? 5 : 20, quick ? 4 : 10, durationMs),
+        await fanout(1, quick ? 20 : 100, durationMs),
+      ]
+    }
+    case 'connections':
+      return [
+        await connections(
+          number('connections', values.connections, quick ? 1000 : 10_000),
+          number('connection-rooms', values['connection-rooms'], quick ? 100 : 1000),
+        ),
+      ]
+    case 'coldload':
+      return [await coldLoad(number('edits', values.edits, quick ? 5000 : 50_000))]
+    case 'largeroom': {
+      const sizes = (values.large ?? (quick ? '60' : '300,500'))
+        .split(',')
+        .map((s) => number('large', s, 300))
+      const results: ScenarioResult[] = []
+      for (const size of sizes)
+        results.push(await largeRoom(size, number('writers', values.writers, 5), durationMs))
+      return results
+    }
+    case 'persist':
+      return [await persistence(quick ? 3000 : 10_000)]
+    case 'crash':
+      return [await crash(quick ? 2 : 5, quick ? 1000 : 3000)]
+  }
+}
+
+function table(rows: readonly Row[]): string {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))]
+  const line = (cells: readonly unknown[]) => `| ${cells.map((c) => String(c ?? '')).join(' | ')} |`
+  return [
+    line(columns),
+    line(columns.map(() => '---')),
+    ...rows.map((r) => line(columns.map((c) => r[c]))),
+  ].join('\n')
+}
+
+const machine = {
+  cpus: cpus().length,
+  model: cpus()[0]?.model ?? 'unknown',
+  node: process.version,
+  date: new Date().toISOString(),
+}
+console.log(`# Tandem benchmark (${quick ? 'quick' : 'full'})\n`)
+console.log(`${machine.cpus} × ${machine.model}, Node ${machine.node}, ${machine.date}\n`)
+const results: ScenarioResult[] = []
+let failedChecks = 0
+for (const name of chosen) {
+  for (const result of await runScenario(name)) {
+    results.push(result)
+    console.log(`## ${result.name}\n\n${table(result.rows)}\n`)
+    for (const check of result.checks) {
+      if (!check.ok) failedChecks++
+      console.log(
+        `- ${check.ok ? 'ok  ' : 'MISS'} ${check.what}: ${check.value ?? 'n/a'} (target ${check.target})`,
+      )
+    }
+    console.log('')
+  }
+}
+const out = values.out ?? 'bench/results/latest.json'
+mkdirSync(out.replace(/\/[^/]*$/, ''), { recursive: true })
+writeFileSync(out, `${JSON.stringify({ machine, quick, results }, null, 2)}\n`)
+console.log(`${results.length} scenarios, ${failedChecks} target(s) missed; JSON in ${out}`)

@@ -1,0 +1,362 @@
+/**
+ * The benchmark scenarios. Each runs against the baseline relay and Tandem in the same run and
+ * returns rows of figures plus the ratios the performance targets are stated in.
+ */
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import * as Y from 'yjs'
+import { BenchClient, type Ledger } from './client.js'
+import { type Measured, measureLoad } from './load.js'
+import { removeDataDir, startTarget, type Target } from './proc.js'
+import { percentiles, ratio, round } from './stats.js'
+
+export type Row = Record<string, string | number | boolean | null>
+export interface ScenarioResult {
+  readonly name: string
+  readonly rows: Row[]
+  /** Ratio name → Tandem ÷ baseline (or an absolute figure), with its target. */
+  readonly checks: {
+    readonly what: string
+    readonly value: number | null
+    readonly target: string
+    readonly ok: boolean
+  }[]
+}
+
+const MB = 1024 * 1024
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const noLedger: Ledger = { sent: () => undefined, received: () => undefined }
+
+function loadRow(m: Measured): Row {
+  return {
+    target: m.target,
+    clients: m.clients,
+    'p50 ms': m.latencyMs.p50,
+    'p99 ms': m.latencyMs.p99,
+    'max ms': m.latencyMs.max,
+    'delivered/s': Math.round(m.deliveredUpdates / m.windowSeconds),
+    'msgs to clients/s': Math.round(m.messagesToClients / m.windowSeconds),
+    'KB to clients/s': Math.round(m.bytesToClients / m.windowSeconds / 1024),
+    'server CPU s/1k delivered':
+      m.deliveredUpdates > 0 ? round((m.serverCpuSeconds * 1000) / m.deliveredUpdates, 3) : null,
+    'server CPU %': Math.round((m.serverCpuSeconds / m.windowSeconds) * 100),
+    'load CPU %': Math.round((m.loadCpuSeconds / m.windowSeconds) * 100),
+    'peak RSS MB': round(m.serverPeakRssBytes / MB),
+    converged: `${m.convergedRooms}/${m.rooms}`,
+  }
+}
+
+const cpuPerDelivered = (m: Measured) =>
+  m.deliveredUpdates > 0 ? m.serverCpuSeconds / m.deliveredUpdates : 0
+
+/** Typing and cursors in many rooms: latency and cost per delivered update. */
+export async function fanout(rooms: number, clients: number, durationMs: number): Promise<ScenarioResult> {
+  const spec = {
+    rooms,
+    clientsPerRoom: clients,
+    writersPerRoom: clients,
+    presentApply: true,
+    presentMoveMs: 1000,
+    durationMs,
+    idle: false,
+    settleTimeoutMs: 15_000,
+  }
+  const relay = await measureLoad('relay', spec)
+  const tandem = await measureLoad('tandem', spec)
+  const p99 = ratio(tandem.latencyMs.p99, relay.latencyMs.p99)
+  const cpu = ratio(cpuPerDelivered(tandem), cpuPerDelivered(relay))
+  return {
+    name: `fanout ${rooms}×${clients}`,
+    rows: [loadRow(relay), loadRow(tandem)],
+    checks: [
+      { what: 'p99 latency ÷ baseline', value: p99, target: '≤ 1.3', ok: p99 !== null && p99 <= 1.3 },
+      {
+        what: 'server CPU per delivered update ÷ baseline',
+        value: cpu,
+        target: '≤ 1.5',
+        ok: cpu !== null && cpu <= 1.5,
+      },
+      {
+        what: 'rooms converged',
+        value: tandem.convergedRooms,
+        target: `${tandem.rooms}`,
+        ok: tandem.convergedRooms === tandem.rooms,
+      },
+    ],
+  }
+}
+
+/** Many idle connections: time to sync them all, memory per connection. */
+export async function connections(total: number, rooms: number): Promise<ScenarioResult> {
+  const spec = {
+    rooms,
+    clientsPerRoom: Math.ceil(total / rooms),
+    writersPerRoom: 0,
+    presentApply: true,
+    presentMoveMs: 1000,
+    durationMs: 1000,
+    idle: true,
+    settleTimeoutMs: 1000,
+  }
+  const results = [await measureLoad('relay', spec), await measureLoad('tandem', spec)]
+  const perConnection = (m: Measured) => (m.serverRssConnectedBytes - m.serverRssIdleBytes) / m.clients
+  const [relay, tandem] = results as [Measured, Measured]
+  const memory = ratio(perConnection(tandem), perConnection(relay))
+  return {
+    name: `connections ${total} over ${rooms} rooms`,
+    rows: results.map((m) => ({
+      target: m.target,
+      clients: m.clients,
+      'all synced after ms': Math.round(m.connectMs),
+      'RSS per connection KB': round(perConnection(m) / 1024),
+      'RSS connected MB': round(m.serverRssConnectedBytes / MB),
+    })),
+    checks: [
+      {
+        what: 'memory per connection ÷ baseline',
+        value: memory,
+        target: '≤ 1.3',
+        ok: memory !== null && memory <= 1.3,
+      },
+    ],
+  }
+}
+
+/** A few writers and many present-only clients in one room. */
+export async function largeRoom(
+  clients: number,
+  writers: number,
+  durationMs: number,
+): Promise<ScenarioResult> {
+  const spec = {
+    rooms: 1,
+    clientsPerRoom: clients,
+    writersPerRoom: writers,
+    presentApply: false,
+    presentMoveMs: 1000,
+    durationMs,
+    idle: false,
+    settleTimeoutMs: 20_000,
+  }
+  const relay = await measureLoad('relay', spec)
+  const tandem = await measureLoad('tandem', spec)
+  const messages = ratio(tandem.messagesToClients, relay.messagesToClients)
+  const p99 = ratio(tandem.latencyMs.p99, relay.latencyMs.p99)
+  return {
+    name: `large room ${clients} (${writers} writers)`,
+    rows: [loadRow(relay), loadRow(tandem)],
+    checks: [
+      {
+        what: 'messages to clients ÷ baseline',
+        value: messages,
+        target: '≤ 0.5',
+        ok: messages !== null && messages <= 0.5,
+      },
+      {
+        what: "writers' p99 ÷ baseline",
+        value: p99,
+        target: clients <= 300 ? '≤ 2' : '(report)',
+        ok: clients > 300 || (p99 !== null && p99 <= 2),
+      },
+      {
+        what: 'every client converged',
+        value: tandem.convergedRooms,
+        target: '1',
+        ok: tandem.convergedRooms === 1,
+      },
+    ],
+  }
+}
+
+function directorySize(dir: string): number {
+  let total = 0
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry)
+    const stat = statSync(path)
+    total += stat.isDirectory() ? directorySize(path) : stat.size
+  }
+  return total
+}
+
+async function connected(
+  url: string,
+  room: string,
+  apply = true,
+  ledger = noLedger,
+  serverSync = true,
+): Promise<BenchClient> {
+  const client = new BenchClient({ url, room, apply, ledger })
+  await client.connect(serverSync)
+  await client.synced
+  return client
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(5)
+  }
+}
+
+/** A document of `edits` single-character edits, loaded cold after a restart. */
+export async function coldLoad(edits: number, runs = 3): Promise<ScenarioResult> {
+  let server = await startTarget('tandem')
+  const dataDir = server.dataDir as string
+  try {
+    const author = await connected(server.url, 'big')
+    const observer = await connected(server.url, 'big')
+    const text = author.doc.getText('t')
+    for (let i = 0; i < edits; i++) {
+      text.insert(i, String.fromCharCode(97 + (i % 26)))
+      if (i % 1000 === 999) await sleep(0)
+    }
+    await until(() => observer.doc.getText('t').length === edits, 120_000, 'the edits to arrive')
+    const encodedBytes = Y.encodeStateAsUpdate(author.doc).byteLength
+    author.close()
+    observer.close()
+    const timings: number[] = []
+    let diskBytes = 0
+    for (let run = 0; run < runs; run++) {
+      await server.stop()
+      diskBytes = directorySize(dataDir)
+      server = await startTarget('tandem', { dataDir })
+      const started = performance.now()
+      const reader = await connected(server.url, 'big')
+      timings.push(performance.now() - started)
+      if (reader.doc.getText('t').length !== edits) throw new Error('cold load returned a partial document')
+      reader.close()
+    }
+    const { p50 } = percentiles(timings)
+    return {
+      name: `cold load ${edits} edits`,
+      rows: [
+        {
+          target: 'tandem',
+          'load ms (median)': p50,
+          'load ms (runs)': timings.map((t) => round(t)).join(', '),
+          'encoded KB': round(encodedBytes / 1024),
+          'on disk KB': round(diskBytes / 1024),
+        },
+      ],
+      checks: [
+        { what: 'cold load ms', value: p50, target: '< 100', ok: p50 < 100 },
+        {
+          what: 'disk ÷ encoded size',
+          value: ratio(diskBytes, encodedBytes),
+          target: '≤ 2',
+          ok: diskBytes <= 2 * encodedBytes,
+        },
+      ],
+    }
+  } finally {
+    await server.stop()
+    removeDataDir(dataDir)
+  }
+}
+
+/** Sustained persisted updates per second: writers keep `window` edits in flight each. */
+async function throughput(
+  target: Target,
+  fsync: boolean,
+  rooms: number,
+  durationMs: number,
+): Promise<number> {
+  const server = await startTarget(target, { fsync })
+  const window = 32
+  try {
+    let delivered = 0
+    const clients: BenchClient[] = []
+    const started = performance.now()
+    let running = true
+    for (let r = 0; r < rooms; r++) {
+      const writer = await connected(server.url, `p-${r}`, true, noLedger, target === 'tandem')
+      const ledger: Ledger = {
+        sent: () => undefined,
+        // The observer hears an edit only once the server stored it: then the writer sends another.
+        received: () => {
+          delivered++
+          if (running) writer.type('x')
+        },
+      }
+      const observer = new BenchClient({ url: server.url, room: `p-${r}`, apply: false, ledger })
+      await observer.connect(target === 'tandem')
+      await observer.synced
+      clients.push(writer, observer)
+    }
+    for (let r = 0; r < rooms; r++) for (let i = 0; i < window; i++) clients[r * 2]?.type('x')
+    await sleep(durationMs)
+    running = false
+    const seconds = (performance.now() - started) / 1000
+    for (const c of clients) c.close()
+    return Math.round(delivered / seconds)
+  } finally {
+    await server.stop()
+    removeDataDir(server.dataDir)
+  }
+}
+
+export async function persistence(durationMs: number): Promise<ScenarioResult> {
+  const relay = await throughput('relay', false, 4, durationMs)
+  const off = await throughput('tandem', false, 4, durationMs)
+  const on = await throughput('tandem', true, 4, durationMs)
+  return {
+    name: 'persistence throughput (4 rooms, 32 edits in flight each)',
+    rows: [
+      { target: 'relay (no disk)', 'updates/s': relay },
+      { target: 'tandem', 'updates/s': off },
+      { target: 'tandem --fsync', 'updates/s': on },
+    ],
+    checks: [
+      {
+        what: 'updates/s persisted (fsync off ÷ relay)',
+        value: ratio(off, relay),
+        target: '(report)',
+        ok: true,
+      },
+    ],
+  }
+}
+
+/** SIGKILL while people type: every update a client received must survive. */
+export async function crash(rooms: number, durationMs: number): Promise<ScenarioResult> {
+  let server = await startTarget('tandem')
+  const dataDir = server.dataDir as string
+  try {
+    const writers: BenchClient[] = []
+    const observers: BenchClient[] = []
+    for (let r = 0; r < rooms; r++) {
+      writers.push(await connected(server.url, `c-${r}`), await connected(server.url, `c-${r}`))
+      observers.push(await connected(server.url, `c-${r}`, false))
+    }
+    const typing = setInterval(() => {
+      for (const w of writers) w.type('k')
+    }, 10)
+    await sleep(durationMs)
+    await server.stop('SIGKILL')
+    clearInterval(typing)
+    const seen = observers.map((o) => [...o.keys])
+    for (const c of [...writers, ...observers]) c.close()
+    server = await startTarget('tandem', { dataDir })
+    let lost = 0
+    let relayed = 0
+    for (let r = 0; r < rooms; r++) {
+      const reader = await connected(server.url, `c-${r}`)
+      const vector = Y.decodeStateVector(Y.encodeStateVector(reader.doc))
+      for (const key of seen[r] ?? []) {
+        const [client, clock] = key.split(':').map(Number) as [number, number]
+        relayed++
+        if ((vector.get(client) ?? 0) <= clock) lost++
+      }
+      reader.close()
+    }
+    return {
+      name: 'SIGKILL during editing',
+      rows: [{ target: 'tandem', 'updates relayed before the kill': relayed, 'lost after restart': lost }],
+      checks: [{ what: 'relayed updates lost', value: lost, target: '0', ok: lost === 0 && relayed > 0 }],
+    }
+  } finally {
+    await server.stop()
+    removeDataDir(dataDir)
+  }
+}
