@@ -59,7 +59,9 @@ export async function startTarget(
           '0',
           ...(options.fsync ? ['--fsync'] : []),
         ]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  // e.g. TANDEM_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile the target.
+  const nodeArgs = process.env.TANDEM_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   const port = await listeningPort(child)
   const pid = child.pid as number
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))

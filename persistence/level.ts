@@ -27,6 +27,10 @@ export interface BatchInfo {
   readonly error: StoreError | null
 }
 
+/** Quiet time after a compaction before LevelDB is asked to reclaim the space, in ms. */
+const RECLAIM_IDLE_MS = 1000
+const noop = (): void => undefined
+
 /** Per-document counters; kept in memory for documents touched since open. */
 interface DocState {
   readonly name: string
@@ -105,6 +109,10 @@ class LevelStore implements DocStore {
   private inFlight: Batch | null = null
   private flushScheduled = false
   private closing: Promise<void> | null = null
+  /** Documents compacted since LevelDB last reclaimed their space (see `reclaim`). */
+  private readonly compacted = new Set<string>()
+  private reclaimTimer: NodeJS.Timeout | null = null
+  private reclaiming: Promise<void> | null = null
 
   constructor(
     private readonly db: LevelDown,
@@ -138,7 +146,7 @@ class LevelStore implements DocStore {
   }
 
   compact(name: string, state: Uint8Array): Promise<void> {
-    return this.withState(name, (doc, batch) => {
+    const written = this.withState(name, (doc, batch) => {
       for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
         batch.ops.push({ type: 'del', key: updateKeyAt(doc.keyPrefix, seq) })
       const now = Date.now()
@@ -151,6 +159,11 @@ class LevelStore implements DocStore {
       doc.records = 1
       doc.updates++
     })
+    written.then(() => {
+      this.compacted.add(name)
+      this.scheduleReclaim()
+    }, noop)
+    return written
   }
 
   delete(name: string): Promise<void> {
@@ -178,9 +191,38 @@ class LevelStore implements DocStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.settled()
+      if (this.reclaimTimer) clearTimeout(this.reclaimTimer)
+      await this.reclaiming
+      await this.reclaim()
       await new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())))
     })()
     return this.closing
+  }
+
+  /**
+   * A compaction leaves the replaced records in LevelDB's log and tables until LevelDB compacts
+   * that key range itself, which for a quiet document may be never. Once writes pause for
+   * RECLAIM_IDLE_MS (and on close), ask LevelDB to compact the ranges of the documents compacted
+   * since, so the disk holds about one record per document. It runs on LevelDB's threads.
+   */
+  private scheduleReclaim(): void {
+    if (this.reclaimTimer) clearTimeout(this.reclaimTimer)
+    this.reclaimTimer = setTimeout(() => {
+      this.reclaimTimer = null
+      if (this.inFlight || this.next || this.reclaiming) this.scheduleReclaim()
+      else this.reclaiming = this.reclaim().finally(() => (this.reclaiming = null))
+    }, RECLAIM_IDLE_MS)
+    this.reclaimTimer.unref()
+  }
+
+  private async reclaim(): Promise<void> {
+    const names = [...this.compacted]
+    this.compacted.clear()
+    for (const name of names) {
+      const { gte, lt } = updateRange(name)
+      // Space only: a failure loses nothing, and the next compaction tries again.
+      await new Promise<void>((resolve) => this.db.compactRange(gte, lt, () => resolve()))
+    }
   }
 
   /** Resolves once every write queued so far has completed (successfully or not). */

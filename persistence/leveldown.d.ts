@@ -28,6 +28,7 @@ declare module 'leveldown' {
     get(key: Buffer, options: { asBuffer?: boolean }, cb: Callback<Buffer>): void
     batch(ops: readonly BatchOp[], options: { sync?: boolean }, cb: (err?: Error | null) => void): void
     iterator(options: IteratorOptions): Iterator
+    compactRange(start: Buffer, end: Buffer, cb: (err?: Error | null) => void): void
   }
   export default function leveldown(location: string): LevelDown
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { Access } from './auth.js'
 import { CloseCode, ConnectionError, closeReason } from './errors.js'
-import { TokenBucket } from './limits.js'
+import { RateLimit, type RateLimits } from './limits.js'
 import type { Stats } from './metrics.js'
 import { decodeMessage, type Message } from './protocol.js'
 
@@ -12,21 +12,21 @@ export interface MessageSink {
   receive(connection: Connection, message: Message): void
 }
 
+/** What every connection of a server shares: limits, counters, logger, and who to tell of a close. */
 export interface ConnectionOptions {
-  readonly room: string
-  /** The client asked for "saved" acknowledgements (`?saved=1`). */
-  readonly wantsSaved: boolean
   readonly maxBufferedBytes: number
   readonly maxQueuedMessages: number
-  /** Sustained message and byte rates (0: unlimited); bursts of twice the message rate and of one largest message. */
-  readonly maxMessagesPerSecond: number
-  readonly maxBytesPerSecond: number
-  readonly maxMessageBytes: number
+  /** Per-connection rates; null when both are off. */
+  readonly rateLimits: RateLimits | null
   readonly stats: Stats
   readonly log: Logger
+  /** Called once when the socket has closed, with the close code. */
+  readonly onClose: (connection: Connection, code: number) => void
 }
 
 const settled: Promise<void> = Promise.resolve()
+/** Shared by every connection of a server without auth (one object, not one per socket). */
+const ANONYMOUS: Access = Object.freeze({ user: Object.freeze({ id: 'anonymous' }), mode: 'rw' })
 
 /**
  * One socket: decodes its frames, queues them until its room is ready, sends with a bound on the
@@ -42,33 +42,38 @@ export class Connection {
   /** Set by the heartbeat: false once a ping is outstanding. */
   alive = true
   /** Who this is and what they may do; without auth, everyone may read and write. */
-  access: Access = { user: { id: 'anonymous' }, mode: 'rw' }
+  access: Access = ANONYMOUS
   /** Rejections already logged for this connection (each kind is logged once, counted always). */
-  readonly logged = new Set<string>()
+  private logged: Set<string> | null = null
   private sink: MessageSink | null = null
-  private queued: Message[] = []
+  /** Messages that arrived before the room was ready (null once it is). */
+  private queued: Message[] | null = []
   private closed = false
-  private readonly messageRate: TokenBucket | null
-  private readonly byteRate: TokenBucket | null
+  private readonly rate: RateLimit | null
   private expiry: NodeJS.Timeout | null = null
 
+  /**
+   * @param room the decoded room name
+   * @param wantsSaved the client asked for "saved" acknowledgements (`?saved=1`)
+   * @param options shared by all connections of the server (one object, not one per socket)
+   */
   constructor(
     readonly socket: WebSocket,
+    room: string,
+    wantsSaved: boolean,
     private readonly options: ConnectionOptions,
   ) {
-    this.room = options.room
-    this.wantsSaved = options.wantsSaved
-    const now = performance.now()
-    const { maxMessagesPerSecond: messages, maxBytesPerSecond: bytes } = options
-    this.messageRate = messages > 0 ? new TokenBucket(messages, messages * 2, now) : null
-    this.byteRate = bytes > 0 ? new TokenBucket(bytes, bytes + options.maxMessageBytes, now) : null
+    this.room = room
+    this.wantsSaved = wantsSaved
+    this.rate = options.rateLimits ? new RateLimit(options.rateLimits, performance.now()) : null
     socket.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
     socket.on('pong', () => {
       this.alive = true
     })
-    socket.on('close', () => {
+    socket.on('close', (code: number) => {
       this.closed = true
       if (this.expiry) clearTimeout(this.expiry)
+      options.onClose(this, code)
     })
   }
 
@@ -95,6 +100,7 @@ export class Connection {
   /** Counts a rejection, and logs it the first time it happens on this connection. */
   reject(code: ConnectionError['code'], message: string): void {
     this.options.stats.countError(code)
+    this.logged ??= new Set()
     if (this.logged.has(code)) return
     this.logged.add(code)
     this.options.log.info({ room: this.room, user: this.access.user.id, code }, message)
@@ -107,8 +113,8 @@ export class Connection {
   /** Starts delivering messages to `sink`, first the ones queued while it loaded. */
   attach(sink: MessageSink): void {
     this.sink = sink
-    const queued = this.queued
-    this.queued = []
+    const queued = this.queued ?? []
+    this.queued = null
     for (const message of queued) {
       if (!this.isOpen) return
       this.deliver(message)
@@ -155,16 +161,12 @@ export class Connection {
     if (this.closed) return
     this.options.stats.messagesIn++
     this.options.stats.bytesIn += data.byteLength
-    if (this.messageRate || this.byteRate) {
-      const now = performance.now()
-      if (this.messageRate && !this.messageRate.take(1, now)) {
-        this.fail(rateLimited(`more than ${this.options.maxMessagesPerSecond} messages per second`))
-        return
-      }
-      if (this.byteRate && !this.byteRate.take(data.byteLength, now)) {
-        this.fail(rateLimited(`more than ${this.options.maxBytesPerSecond} bytes per second`))
-        return
-      }
+    const exceeded = this.rate?.take(data.byteLength, performance.now())
+    if (exceeded) {
+      const limits = this.options.rateLimits as RateLimits
+      const limit = exceeded === 'messages' ? limits.messagesPerSecond : limits.bytesPerSecond
+      this.fail(rateLimited(`more than ${limit} ${exceeded} per second`))
+      return
     }
     if (!isBinary) {
       this.fail(
@@ -188,6 +190,7 @@ export class Connection {
       this.deliver(message)
       return
     }
+    this.queued ??= []
     if (this.queued.length >= this.options.maxQueuedMessages) {
       this.fail(
         new ConnectionError(

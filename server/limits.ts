@@ -1,29 +1,43 @@
 /**
- * A token bucket: `ratePerSecond` tokens flow in, up to `capacity`; taking more than are there
- * fails. One per limited quantity per connection (messages, bytes), so a burst is allowed and a
- * sustained flood is not.
+ * Two token buckets in one object (one per connection, so it stays small): messages and bytes
+ * flow in at their rates up to their capacities; a frame takes one message and its size in bytes.
+ * A rate of 0 turns that bucket off.
  */
-export class TokenBucket {
-  private tokens: number
-  private lastMs: number
+export class RateLimit {
+  private messages: number
+  private bytes: number
+  private refilledAtMs: number
 
   constructor(
-    private readonly ratePerSecond: number,
-    private readonly capacity: number,
+    private readonly limits: RateLimits,
     nowMs: number,
   ) {
-    this.tokens = capacity
-    this.lastMs = nowMs
+    this.messages = limits.messageBurst
+    this.bytes = limits.byteBurst
+    this.refilledAtMs = nowMs
   }
 
-  /** Takes `amount` tokens at time `nowMs` (monotonic ms); false, taking none, when too few are left. */
-  take(amount: number, nowMs: number): boolean {
-    this.tokens = Math.min(this.capacity, this.tokens + ((nowMs - this.lastMs) * this.ratePerSecond) / 1000)
-    this.lastMs = nowMs
-    if (this.tokens < amount) return false
-    this.tokens -= amount
-    return true
+  /** Takes one frame of `size` bytes at `nowMs` (monotonic); returns which budget it exceeds, taking nothing, or null. */
+  take(size: number, nowMs: number): 'messages' | 'bytes' | null {
+    const { messagesPerSecond, bytesPerSecond, messageBurst, byteBurst } = this.limits
+    const elapsedS = (nowMs - this.refilledAtMs) / 1000
+    this.refilledAtMs = nowMs
+    this.messages = Math.min(messageBurst, this.messages + elapsedS * messagesPerSecond)
+    this.bytes = Math.min(byteBurst, this.bytes + elapsedS * bytesPerSecond)
+    if (messagesPerSecond > 0 && this.messages < 1) return 'messages'
+    if (bytesPerSecond > 0 && this.bytes < size) return 'bytes'
+    if (messagesPerSecond > 0) this.messages -= 1
+    if (bytesPerSecond > 0) this.bytes -= size
+    return null
   }
+}
+
+/** Rates and burst capacities shared by every connection of a server. */
+export interface RateLimits {
+  readonly messagesPerSecond: number
+  readonly messageBurst: number
+  readonly bytesPerSecond: number
+  readonly byteBurst: number
 }
 
 /** Counts open connections per key (a client address), refusing past `max` (0: no limit). */

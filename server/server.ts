@@ -14,7 +14,7 @@ import { type WebSocket, WebSocketServer } from 'ws'
 import { openLevelStore } from '../persistence/level.js'
 import type { DocStore } from '../persistence/store.js'
 import { AuthError, type Authenticate, jwtAuthenticator, tokenOf } from './auth.js'
-import { Connection } from './connection.js'
+import { Connection, type ConnectionOptions } from './connection.js'
 import { CloseCode, ConnectionError, HttpError } from './errors.js'
 import {
   checkOrigin,
@@ -25,7 +25,7 @@ import {
   sendJson,
   type UpgradeTarget,
 } from './http.js'
-import { ConnectionCounter } from './limits.js'
+import { ConnectionCounter, type RateLimits } from './limits.js'
 import { createMetrics, type Metrics, Stats } from './metrics.js'
 import { type ResolvedOptions, resolveOptions, type ServerOptions } from './options.js'
 import { Rooms } from './rooms.js'
@@ -66,6 +66,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   private readonly ownsHttp: boolean
   private readonly authenticate: Authenticate | null
   private readonly perIp: ConnectionCounter
+  private sharedConnectionOptions: ConnectionOptions | null = null
   private store: DocStore | null = null
   private rooms: Rooms | null = null
   private heartbeat: NodeJS.Timeout | null = null
@@ -261,8 +262,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       refuseUpgrade(socket, error)
       return
     }
-    // The raw socket closes with the WebSocket, or without one if the handshake fails.
-    socket.once('close', () => this.perIp.release(address))
+    releaseOnClose(socket, this.perIp, address)
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, target, req, address))
   }
 
@@ -273,30 +273,15 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       return
     }
     const options = this.options
-    const connection = new Connection(ws, {
-      room: target.room,
-      wantsSaved: target.params.get('saved') === '1',
-      maxBufferedBytes: options.maxBufferedBytes,
-      maxQueuedMessages: options.maxQueuedMessages,
-      maxMessagesPerSecond: options.maxMessagesPerSecond,
-      maxBytesPerSecond: options.maxBytesPerSecond,
-      maxMessageBytes: options.maxMessageBytes,
-      stats: this.stats,
-      log: this.log,
-    })
+    const connection = new Connection(
+      ws,
+      target.room,
+      target.params.get('saved') === '1',
+      this.connectionOptions,
+    )
     this.connections.add(connection)
     this.stats.connections++
-    ws.on('error', (error: Error & { code?: string }) => {
-      // ws has already closed the socket with the matching code (1009 for an oversized message …).
-      this.stats.countError(error.code ?? 'WS_ERR')
-      this.log.info({ room: target.room, code: error.code }, error.message)
-    })
-    ws.on('close', (code) => {
-      this.connections.delete(connection)
-      this.stats.connections--
-      rooms.leave(connection)
-      this.emit('disconnection', { room: target.room, code })
-    })
+    ws.on('error', this.onSocketError)
     this.emit('connection', { room: target.room })
     if (this.authenticate === null) {
       rooms.join(connection)
@@ -338,6 +323,30 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         },
       )
       .finally(() => clearTimeout(timer))
+  }
+
+  /** Shared by every connection (per-socket copies would cost memory at 10 000 sockets). */
+  private get connectionOptions(): ConnectionOptions {
+    this.sharedConnectionOptions ??= {
+      maxBufferedBytes: this.options.maxBufferedBytes,
+      maxQueuedMessages: this.options.maxQueuedMessages,
+      rateLimits: rateLimitsOf(this.options),
+      stats: this.stats,
+      log: this.log,
+      onClose: (connection, code) => {
+        this.connections.delete(connection)
+        this.stats.connections--
+        this.rooms?.leave(connection)
+        this.emit('disconnection', { room: connection.room, code })
+      },
+    }
+    return this.sharedConnectionOptions
+  }
+
+  private readonly onSocketError = (error: Error & { code?: string }): void => {
+    // ws has already closed the socket with the matching code (1009 for an oversized message …).
+    this.stats.countError(error.code ?? 'WS_ERR')
+    this.log.info({ code: error.code }, error.message)
   }
 
   private readonly checkHeartbeats = (): void => {
@@ -383,4 +392,25 @@ export function createServer(options: ServerOptions = {}): TandemServer {
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
+/**
+ * Frees the address's connection slot when the raw socket closes (with its WebSocket, or without
+ * one if the handshake fails). A function of its own so the listener keeps only what it needs
+ * alive, not the upgrade request.
+ */
+function releaseOnClose(socket: Duplex, counter: ConnectionCounter, address: string): void {
+  socket.once('close', () => counter.release(address))
+}
+
+/** Bursts of twice the message rate, and of one largest message more than the byte rate. */
+function rateLimitsOf(options: ResolvedOptions): RateLimits | null {
+  const { maxMessagesPerSecond: messages, maxBytesPerSecond: bytes, maxMessageBytes } = options
+  if (messages === 0 && bytes === 0) return null
+  return {
+    messagesPerSecond: messages,
+    messageBurst: messages * 2,
+    bytesPerSecond: bytes,
+    byteBurst: bytes + maxMessageBytes,
+  }
 }

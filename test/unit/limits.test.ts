@@ -1,16 +1,36 @@
 import { describe, expect, it } from 'vitest'
-import { ConnectionCounter, TokenBucket } from '../../server/limits.js'
+import { ConnectionCounter, RateLimit } from '../../server/limits.js'
 
-describe('token bucket', () => {
-  it('allows a burst up to its capacity, then the rate', () => {
-    const bucket = new TokenBucket(10, 20, 0)
-    for (let i = 0; i < 20; i++) expect(bucket.take(1, 0)).toBe(true)
-    expect(bucket.take(1, 0)).toBe(false)
-    expect(bucket.take(1, 50)).toBe(false)
-    expect(bucket.take(1, 100)).toBe(true)
+describe('rate limit', () => {
+  const limits = { messagesPerSecond: 10, messageBurst: 20, bytesPerSecond: 100, byteBurst: 1000 }
+
+  it('allows a burst of messages up to its capacity, then the rate', () => {
+    const rate = new RateLimit(limits, 0)
+    for (let i = 0; i < 20; i++) expect(rate.take(1, 0)).toBeNull()
+    expect(rate.take(1, 0)).toBe('messages')
+    expect(rate.take(1, 50)).toBe('messages')
+    expect(rate.take(1, 100)).toBeNull()
     // Refills only up to its capacity.
-    expect(bucket.take(21, 1_000_000)).toBe(false)
-    expect(bucket.take(20, 1_000_000)).toBe(true)
+    const later = new RateLimit(limits, 0)
+    for (let i = 0; i < 20; i++) expect(later.take(1, 1_000_000)).toBeNull()
+    expect(later.take(1, 1_000_000)).toBe('messages')
+  })
+
+  it('limits bytes separately, and takes nothing from a refused frame', () => {
+    const rate = new RateLimit(limits, 0)
+    expect(rate.take(900, 0)).toBeNull()
+    expect(rate.take(200, 0)).toBe('bytes')
+    expect(rate.take(100, 0)).toBeNull()
+    expect(rate.take(1, 0)).toBe('bytes')
+    expect(rate.take(100, 1000)).toBeNull()
+  })
+
+  it('turns a budget off at rate 0', () => {
+    const rate = new RateLimit(
+      { messagesPerSecond: 0, messageBurst: 0, bytesPerSecond: 100, byteBurst: 100 },
+      0,
+    )
+    for (let i = 0; i < 100; i++) expect(rate.take(1, 0)).toBeNull()
   })
 })
 
