@@ -4,7 +4,11 @@
  *
  *   npm run bench                      all scenarios, full size (several minutes)
  *   npm run bench -- --quick           all scenarios, small (about a minute)
- *   npm run bench -- --scenario fanout --rooms 20 --clients 10 --duration 20
+ *   npm run bench -- --scenario fanout --rooms 20 --clients 10 --duration 20 --repeat 3
+ *
+ * Flags: --scenario (fanout, connections, coldload, largeroom, persist, crash; repeatable),
+ * --rooms/--clients (fanout), --connections/--connection-rooms, --edits (coldload), --large 300,500
+ * and --writers (largeroom), --duration (s), --repeat (alternating runs per target), --out (JSON).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     edits: { type: 'string' },
     large: { type: 'string' },
     writers: { type: 'string' },
+    repeat: { type: 'string' },
     out: { type: 'string' },
   },
 })
@@ -58,18 +63,25 @@ for (const name of chosen) {
   }
 }
 const durationMs = number('duration', values.duration, quick ? 4 : 20) * 1000
+// Latency and CPU ratios move with the machine's noise: alternate several runs and take medians.
+const repeat = number('repeat', values.repeat, quick ? 1 : 3)
 
 async function runScenario(name: Scenario): Promise<ScenarioResult[]> {
   switch (name) {
     case 'fanout': {
       if (values.rooms || values.clients) {
         return [
-          await fanout(number('rooms', values.rooms, 20), number('clients', values.clients, 10), durationMs),
+          await fanout(
+            number('rooms', values.rooms, 20),
+            number('clients', values.clients, 10),
+            durationMs,
+            repeat,
+          ),
         ]
       }
       return [
-        await fanout(quick ? 5 : 20, quick ? 4 : 10, durationMs),
-        await fanout(1, quick ? 20 : 100, durationMs),
+        await fanout(quick ? 5 : 20, quick ? 4 : 10, durationMs, repeat),
+        await fanout(1, quick ? 20 : 100, durationMs, repeat),
       ]
     }
     case 'connections':
@@ -87,7 +99,7 @@ async function runScenario(name: Scenario): Promise<ScenarioResult[]> {
         .map((s) => number('large', s, 300))
       const results: ScenarioResult[] = []
       for (const size of sizes)
-        results.push(await largeRoom(size, number('writers', values.writers, 5), durationMs))
+        results.push(await largeRoom(size, number('writers', values.writers, 5), durationMs, repeat))
       return results
     }
     case 'persist':

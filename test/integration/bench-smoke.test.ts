@@ -1,0 +1,41 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { tempDataDir } from '../helpers/server.js'
+
+// The benchmark harness itself works end to end (tiny sizes). Its figures are for `npm run bench`;
+// nothing here asserts a speed.
+describe('npm run bench (smoke)', () => {
+  it('runs fanout and the crash scenario against the relay and Tandem, and writes its JSON', async () => {
+    const out = join(await tempDataDir(), 'bench.json')
+    const args = ['dist/bench/run.js', '--scenario', 'fanout', '--scenario', 'crash', '--quick']
+    const child = spawn(
+      process.execPath,
+      [...args, '--rooms', '2', '--clients', '3', '--duration', '1', '--out', out],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    let stdout = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    const [code] = await once(child, 'exit')
+    expect(code).toBe(0)
+    expect(stdout).toContain('## fanout 2×3')
+    const report = JSON.parse(await readFile(out, 'utf8')) as {
+      results: {
+        name: string
+        rows: Record<string, unknown>[]
+        checks: { what: string; value: unknown; ok: boolean }[]
+      }[]
+    }
+    const [fanout, crash] = report.results
+    expect(fanout?.rows.map((r) => r.target)).toEqual(['relay', 'tandem'])
+    expect(fanout?.rows.every((r) => r.converged === '2/2')).toBe(true)
+    expect(fanout?.rows.every((r) => typeof r['p99 ms'] === 'number')).toBe(true)
+    expect(crash?.checks).toEqual([{ what: 'relayed updates lost', value: 0, target: '0', ok: true }])
+  }, 60_000)
+})
