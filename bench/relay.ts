@@ -14,9 +14,8 @@ const server = new WebSocketServer({
 
 server.on('connection', (socket, request) => {
   const name = request.url ?? '/'
-  let room = rooms.get(name)
-  if (!room) rooms.set(name, (room = new Set()))
-  const members = room
+  const members = rooms.get(name) ?? new Set<WebSocket>()
+  rooms.set(name, members)
   members.add(socket)
   socket.on('message', (data, isBinary) => {
     for (const other of members) if (other !== socket) other.send(data, { binary: isBinary })

@@ -166,7 +166,9 @@ export function awarenessEntries(update: Uint8Array): AwarenessEntry[] {
     for (let i = 0; i < count; i++) {
       const clientId = decoding.readVarUint(decoder)
       const clock = decoding.readVarUint(decoder)
-      const removed = decoding.readVarString(decoder) === 'null'
+      // The JSON state itself is not needed, only whether it is `null`: skip it undecoded.
+      const state = decoding.readVarUint8Array(decoder)
+      const removed = state.byteLength === 4 && String.fromCharCode(...state) === 'null'
       entries.push({ clientId, clock, removed })
     }
     return entries

@@ -1,13 +1,11 @@
 import type { Logger } from 'pino'
-import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { DocStore } from '../persistence/store.js'
 import { Connection, type MessageSink } from './connection.js'
 import { CloseCode, ConnectionError } from './errors.js'
 import type { Stats } from './metrics.js'
+import { Presence } from './presence.js'
 import {
-  awarenessEntries,
-  encodeAwareness,
   encodePermissionDenied,
   encodeSaved,
   encodeSyncStep1,
@@ -16,9 +14,6 @@ import {
   isEmptyUpdate,
   type Message,
 } from './protocol.js'
-
-/** Awareness client IDs one connection may speak for (a browser tab has one). */
-const MAX_AWARENESS_IDS_PER_CONNECTION = 8
 
 /** What a room tells its owner about. */
 export interface RoomEvents {
@@ -53,7 +48,7 @@ interface Pending {
 const noop = (): void => undefined
 
 /**
- * One document in memory: its Y.Doc, its Awareness and its connections.
+ * One document in memory: its Y.Doc, its presence (awareness) and its connections.
  *
  * Durability: every update is handed to the store when applied, and nothing that carries document
  * content (relayed updates, sync step 2 replies) leaves the room before the store confirms the write
@@ -61,7 +56,8 @@ const noop = (): void => undefined
  */
 export class Room implements MessageSink {
   readonly doc = new Y.Doc()
-  readonly awareness = new awarenessProtocol.Awareness(this.doc)
+  /** Cursors and names of the people in the room. */
+  readonly presence: Presence
   readonly connections = new Set<Connection>()
   /** Set by the owner while the room is being unloaded. */
   unloading: Promise<void> | null = null
@@ -78,10 +74,6 @@ export class Room implements MessageSink {
   /** "Saved" acknowledgements waiting for a failed write to be redone. */
   private readonly cleanWaiters: Array<() => void> = []
   private compactTimer: NodeJS.Immediate | null = null
-  private readonly awarenessChanged = new Set<number>()
-  /** Which connection announced each awareness client ID: no one else may speak for it. */
-  private readonly awarenessOwners = new Map<number, Connection>()
-  private awarenessTimer: NodeJS.Timeout | null = null
   private retryTimer: NodeJS.Timeout | null = null
   private destroyed = false
 
@@ -91,40 +83,30 @@ export class Room implements MessageSink {
     private readonly options: RoomOptions,
   ) {
     this.records = stored.length
-    // The server itself is not a participant.
-    this.awareness.setLocalState(null)
+    this.presence = new Presence(this.doc, this.connections, {
+      flushMs: options.awarenessFlushMs,
+      maxAwarenessBytes: options.maxAwarenessBytes,
+    })
     if (stored.length > 0) {
       this.doc.transact(() => {
         for (const update of stored) Y.applyUpdate(this.doc, update)
       })
     }
     this.doc.on('update', this.onDocUpdate)
-    this.awareness.on('update', this.onAwarenessUpdate)
   }
 
   /** Adds a connection and greets it like the reference server: sync step 1, then awareness. */
   join(connection: Connection): void {
     this.connections.add(connection)
     connection.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
-    if (this.awareness.getStates().size > 0) {
-      connection.send(
-        encodeAwareness(
-          awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()]),
-        ),
-      )
-    }
+    this.presence.greet(connection)
     connection.attach(this)
   }
 
   /** Removes a connection and exactly the awareness states it announced. */
   leave(connection: Connection): void {
     if (!this.connections.delete(connection)) return
-    for (const id of connection.awarenessIds) {
-      if (this.awarenessOwners.get(id) === connection) this.awarenessOwners.delete(id)
-    }
-    if (connection.awarenessIds.size > 0) {
-      awarenessProtocol.removeAwarenessStates(this.awareness, [...connection.awarenessIds], null)
-    }
+    this.presence.leave(connection)
   }
 
   receive(connection: Connection, message: Message): void {
@@ -159,14 +141,10 @@ export class Room implements MessageSink {
         this.applyUpdate(connection, message.update)
         return
       case 'awareness':
-        this.applyAwareness(connection, message.update)
+        this.presence.apply(connection, message.update)
         return
       case 'query-awareness':
-        connection.send(
-          encodeAwareness(
-            awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()]),
-          ),
-        )
+        this.presence.answer(connection)
         return
       case 'saved': {
         if (!connection.wantsSaved) {
@@ -212,9 +190,8 @@ export class Room implements MessageSink {
     if (this.destroyed) return
     this.destroyed = true
     if (this.compactTimer) clearImmediate(this.compactTimer)
-    if (this.awarenessTimer) clearTimeout(this.awarenessTimer)
     if (this.retryTimer) clearTimeout(this.retryTimer)
-    this.awareness.destroy()
+    this.presence.destroy()
     this.doc.destroy()
   }
 
@@ -247,54 +224,6 @@ export class Room implements MessageSink {
     }
   }
 
-  private applyAwareness(connection: Connection, update: Uint8Array): void {
-    if (update.byteLength > this.options.maxAwarenessBytes) {
-      throw new ConnectionError(
-        'TANDEM_ERR_AWARENESS_TOO_BIG',
-        CloseCode.PolicyViolation,
-        `awareness update over ${this.options.maxAwarenessBytes} bytes`,
-      )
-    }
-    let fresh = 0
-    for (const { clientId, clock, removed } of awarenessEntries(update)) {
-      // Stock clients echo every state they receive (same clock: no effect). Only entries that
-      // would change something count, by y-protocols' rule (a newer clock, or a removal at the
-      // same clock).
-      const current = this.awareness.meta.get(clientId)?.clock ?? -1
-      const effective =
-        clock > current || (clock === current && removed && this.awareness.states.has(clientId))
-      if (!effective) continue
-      const owner = this.awarenessOwners.get(clientId)
-      if (owner === undefined) fresh++
-      else if (owner !== connection) {
-        connection.reject(
-          'TANDEM_ERR_AWARENESS_NOT_OWNED',
-          `awareness update for client ${clientId} of another connection dropped`,
-        )
-        return
-      }
-    }
-    if (connection.awarenessIds.size + fresh > MAX_AWARENESS_IDS_PER_CONNECTION) {
-      throw new ConnectionError(
-        'TANDEM_ERR_AWARENESS_TOO_BIG',
-        CloseCode.PolicyViolation,
-        `more than ${MAX_AWARENESS_IDS_PER_CONNECTION} awareness clients on one connection`,
-      )
-    }
-    try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, connection)
-    } catch (cause) {
-      throw new ConnectionError(
-        'TANDEM_ERR_INVALID_UPDATE',
-        CloseCode.InvalidPayload,
-        'invalid awareness update',
-        {
-          cause,
-        },
-      )
-    }
-  }
-
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     const from = origin instanceof Connection ? origin : null
     const written = this.write(this.options.store.append(this.name, update))
@@ -309,38 +238,6 @@ export class Room implements MessageSink {
         if (!this.destroyed) this.compact()
       })
     }
-  }
-
-  private readonly onAwarenessUpdate = (
-    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    origin: unknown,
-  ): void => {
-    if (origin instanceof Connection) {
-      for (const id of [...added, ...updated]) {
-        origin.awarenessIds.add(id)
-        this.awarenessOwners.set(id, origin)
-      }
-      for (const id of removed) {
-        origin.awarenessIds.delete(id)
-        this.awarenessOwners.delete(id)
-      }
-    }
-    for (const id of added) this.awarenessChanged.add(id)
-    for (const id of updated) this.awarenessChanged.add(id)
-    for (const id of removed) this.awarenessChanged.add(id)
-    // Coalesced: one frame per room per window carries every client's latest state, instead of
-    // one frame per cursor move per receiver.
-    this.awarenessTimer ??= setTimeout(this.flushAwareness, this.options.awarenessFlushMs)
-  }
-
-  private readonly flushAwareness = (): void => {
-    this.awarenessTimer = null
-    if (this.destroyed || this.awarenessChanged.size === 0) return
-    const changed = [...this.awarenessChanged]
-    this.awarenessChanged.clear()
-    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
-    // Senders hear their own update back too: a client alone in a room still hears from us.
-    for (const connection of this.connections) connection.send(frame)
   }
 
   private compact(): void {

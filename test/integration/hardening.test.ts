@@ -1,8 +1,9 @@
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import { encodeAwareness, encodeUpdate } from '../../server/protocol.js'
+import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { expectUnharmed, rawSocket, seedRoom, sendAndClose, upgradeStatus } from '../helpers/raw.js'
 import { until, waitFor } from '../helpers/wait.js'
@@ -265,6 +266,28 @@ describe('limits', () => {
       for (const word of ['one ', 'two ', 'three '])
         a.doc.getText('t').insert(a.doc.getText('t').length, word)
       await waitFor(b.doc, 'update', () => b.doc.getText('t').toString() === 'one two three ')
+    })
+  })
+
+  describe('slow consumers', () => {
+    const fixture = useServer({ maxBufferedBytes: 256 * 1024 })
+
+    it('closes a reader whose send buffer passes the limit with 1013, and the others keep receiving', async () => {
+      const { running } = fixture
+      const slow = rawSocket(`${running.url}/busy`)
+      await slow.opened
+      // Stop reading: the kernel buffers fill, then the server's send buffer grows.
+      const raw = (slow.ws as unknown as { _socket: Socket })._socket
+      raw.pause()
+      const writer = fixture.client('busy')
+      const reader = fixture.client('busy')
+      await Promise.all([writer.synced(), reader.synced()])
+      const chunk = 'x'.repeat(200_000)
+      for (let i = 0; i < 40; i++) writer.doc.getText('t').insert(0, chunk)
+      await waitForDoc(reader.doc, () => reader.doc.getText('t').length === 40 * chunk.length, 20_000)
+      raw.resume()
+      expect(await slow.closed).toEqual({ code: 1013, reason: 'send buffer full: reconnect and resync' })
+      expect(await rejections(running.port, 'TANDEM_ERR_SLOW_CONSUMER')).toBe(1)
     })
   })
 })
