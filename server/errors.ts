@@ -79,6 +79,11 @@ export class ConnectionError extends TandemError {
   }
 }
 
+/** Bytes that do not decode as what they claim to be (close 1007); `what` says which. */
+export function invalidPayload(what: string, cause: unknown): ConnectionError {
+  return new ConnectionError('TANDEM_ERR_INVALID_UPDATE', CloseCode.InvalidPayload, what, { cause })
+}
+
 /** A refused HTTP request or upgrade: answered with `status` before any WebSocket exists. */
 export class HttpError extends TandemError {
   readonly status: number

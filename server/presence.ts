@@ -1,7 +1,7 @@
 import * as awarenessProtocol from 'y-protocols/awareness'
 import type * as Y from 'yjs'
 import { Connection } from './connection.js'
-import { CloseCode, ConnectionError } from './errors.js'
+import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 import { awarenessEntries, encodeAwareness } from './protocol.js'
 
 /** Awareness client IDs one connection may speak for (a browser tab has one). */
@@ -95,14 +95,7 @@ export class Presence {
     try {
       awarenessProtocol.applyAwarenessUpdate(this.awareness, update, connection)
     } catch (cause) {
-      throw new ConnectionError(
-        'TANDEM_ERR_INVALID_UPDATE',
-        CloseCode.InvalidPayload,
-        'invalid awareness update',
-        {
-          cause,
-        },
-      )
+      throw invalidPayload('invalid awareness update', cause)
     }
   }
 

@@ -5,7 +5,7 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
-import { CloseCode, ConnectionError } from './errors.js'
+import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 
 /** Top-level message types of the y-websocket protocol, plus Tandem's opt-in `Saved`. */
 export const MessageType = {
@@ -173,14 +173,7 @@ export function awarenessEntries(update: Uint8Array): AwarenessEntry[] {
     }
     return entries
   } catch (cause) {
-    throw new ConnectionError(
-      'TANDEM_ERR_INVALID_UPDATE',
-      CloseCode.InvalidPayload,
-      'invalid awareness update',
-      {
-        cause,
-      },
-    )
+    throw invalidPayload('invalid awareness update', cause)
   }
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import * as Y from 'yjs'
 import type { DocStore } from '../persistence/store.js'
 import { Connection, type MessageSink } from './connection.js'
-import { CloseCode, ConnectionError } from './errors.js'
+import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 import type { Stats } from './metrics.js'
 import { Presence } from './presence.js'
 import {
@@ -117,14 +117,7 @@ export class Room implements MessageSink {
         try {
           update = Y.encodeStateAsUpdate(this.doc, message.stateVector)
         } catch (cause) {
-          throw new ConnectionError(
-            'TANDEM_ERR_INVALID_UPDATE',
-            CloseCode.InvalidPayload,
-            'invalid state vector',
-            {
-              cause,
-            },
-          )
+          throw invalidPayload('invalid state vector', cause)
         }
         this.sendDurable(encodeSyncStep2(update), connection, null)
         return
@@ -201,14 +194,7 @@ export class Room implements MessageSink {
       Y.decodeUpdate(update)
       Y.applyUpdate(this.doc, update, connection)
     } catch (cause) {
-      throw new ConnectionError(
-        'TANDEM_ERR_INVALID_UPDATE',
-        CloseCode.InvalidPayload,
-        'invalid document update',
-        {
-          cause,
-        },
-      )
+      throw invalidPayload('invalid document update', cause)
     }
     // Parts whose dependencies are missing wait in memory (never stored or relayed); bound them.
     const store = this.doc.store
