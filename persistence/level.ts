@@ -16,6 +16,11 @@ export interface LevelStoreOptions {
   readonly dir: string
   /** Sync each batch to disk before acknowledging it (survives power loss, not only a crash). Default false. */
   readonly fsync?: boolean
+  /**
+   * Group-commit window in ms: at most one batch starts per window, so under load many updates
+   * share one LevelDB write; when writes are rare, a write starts at once. Default 5.
+   */
+  readonly commitIntervalMs?: number
   /** Told about every batch written (or failed), for metrics. */
   readonly onBatch?: (info: BatchInfo) => void
 }
@@ -29,6 +34,7 @@ export interface BatchInfo {
 
 /** Quiet time after a compaction before LevelDB is asked to reclaim the space, in ms. */
 const RECLAIM_IDLE_MS = 1000
+const DEFAULT_COMMIT_INTERVAL_MS = 5
 const noop = (): void => undefined
 
 /** Per-document counters; kept in memory for documents touched since open. */
@@ -108,6 +114,8 @@ class LevelStore implements DocStore {
   private next: Batch | null = null
   private inFlight: Batch | null = null
   private flushScheduled = false
+  /** When the last batch started (performance.now()), for the group-commit window. */
+  private lastFlushAt = Number.NEGATIVE_INFINITY
   private closing: Promise<void> | null = null
   /** Documents compacted since LevelDB last reclaimed their space (see `reclaim`). */
   private readonly compacted = new Set<string>()
@@ -317,15 +325,27 @@ class LevelStore implements DocStore {
       })
       this.next = { ops: [], docs: new Set(), bytes: 0, done, resolve, reject }
     }
-    if (!this.inFlight && !this.flushScheduled) {
-      // Let everything that arrives in this turn of the event loop join the batch.
-      this.flushScheduled = true
-      setImmediate(() => {
-        this.flushScheduled = false
-        this.flush()
-      })
-    }
+    this.scheduleFlush()
     return this.next
+  }
+
+  /**
+   * Writes the collected batch once nothing is in flight and the group-commit window since the
+   * last batch has passed: everything that arrives meanwhile (at least this turn of the event
+   * loop) joins it. Under load that is one LevelDB write, and one hop to its thread, per window
+   * instead of per update.
+   */
+  private scheduleFlush(): void {
+    if (this.inFlight || this.flushScheduled || !this.next) return
+    this.flushScheduled = true
+    const run = () => {
+      this.flushScheduled = false
+      this.flush()
+    }
+    const interval = this.options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS
+    const wait = this.lastFlushAt + interval - performance.now()
+    if (wait > 0) setTimeout(run, wait)
+    else setImmediate(run)
   }
 
   private flush(): void {
@@ -333,6 +353,8 @@ class LevelStore implements DocStore {
     if (!batch || this.inFlight) return
     this.next = null
     this.inFlight = batch
+    const started = performance.now()
+    this.lastFlushAt = started
     for (const state of batch.docs) {
       batch.ops.push(
         state.updates === 0
@@ -340,7 +362,6 @@ class LevelStore implements DocStore {
           : { type: 'put', key: metaKey(state.name), value: encodeMeta(state) },
       )
     }
-    const started = performance.now()
     this.db.batch(batch.ops, { sync: this.options.fsync === true }, (err) => {
       this.inFlight = null
       const error = err
@@ -366,7 +387,7 @@ class LevelStore implements DocStore {
       if (error) batch.reject(error)
       else batch.resolve()
       this.forgetIdleDocs()
-      this.flush()
+      this.scheduleFlush()
     })
   }
 

@@ -43,7 +43,11 @@ try {
   process.exit(1)
 }
 const passed = report.numPassedTests ?? 0
-const failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0)
+// Failed tests, plus files that failed without a failed test (an import error, say).
+const brokenFiles = (report.testResults ?? []).filter(
+  (file) => file.status === 'failed' && !file.assertionResults?.some((test) => test.status === 'failed'),
+).length
+const failed = (report.numFailedTests ?? 0) + brokenFiles
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0)
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)
 process.exit(vitest.status !== 0 || failed > 0 || passed === 0 ? 1 : 0)

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
@@ -39,6 +40,8 @@ export class Connection {
   readonly awarenessIds = new Set<number>()
   /** The store write of the last document update received here (for "saved" acks). */
   lastWrite: Promise<void> = settled
+  /** When a frame was last sent here (performance.now()). */
+  lastSentAt = 0
   /** Set by the heartbeat: false once a ping is outstanding. */
   alive = true
   /** Who this is and what they may do; without auth, everyone may read and write. */
@@ -49,6 +52,8 @@ export class Connection {
   /** Messages that arrived before the room was ready (null once it is). */
   private queued: Message[] | null = []
   private closed = false
+  /** Between `cork()` and `uncork()`: frames wait to be written together. */
+  private corked = false
   private readonly rate: RateLimit | null
   private expiry: NodeJS.Timeout | null = null
 
@@ -123,20 +128,42 @@ export class Connection {
 
   /** Sends one binary frame; closes a consumer whose send buffer is over the limit. */
   send(frame: Uint8Array): void {
-    if (!this.isOpen) return
-    if (this.socket.bufferedAmount > this.options.maxBufferedBytes) {
-      this.fail(
-        new ConnectionError(
-          'TANDEM_ERR_SLOW_CONSUMER',
-          CloseCode.TryAgainLater,
-          'send buffer full: reconnect and resync',
-        ),
-      )
-      return
-    }
+    if (!this.isOpen || (!this.corked && this.overLimit())) return
+    this.lastSentAt = performance.now()
     this.options.stats.messagesOut++
     this.options.stats.bytesOut += frame.byteLength
     this.socket.send(frame, { binary: true })
+  }
+
+  /**
+   * Holds the frames sent until `uncork()` and then writes them with one system call. ws has no
+   * API of its own for that; its underlying socket (`_socket`, set once the upgrade is done) does.
+   */
+  cork(): void {
+    // The frames of one burst are counted in the send buffer before any is written: check the
+    // limit once, before the burst, or every burst would look like a slow consumer.
+    if (!this.isOpen || this.overLimit()) return
+    this.corked = true
+    ;(this.socket as unknown as { _socket?: Socket })._socket?.cork()
+  }
+
+  uncork(): void {
+    if (!this.corked) return
+    this.corked = false
+    ;(this.socket as unknown as { _socket?: Socket })._socket?.uncork()
+  }
+
+  /** Closes a consumer whose send buffer is over the limit (it will reconnect and resync). */
+  private overLimit(): boolean {
+    if (this.socket.bufferedAmount <= this.options.maxBufferedBytes) return false
+    this.fail(
+      new ConnectionError(
+        'TANDEM_ERR_SLOW_CONSUMER',
+        CloseCode.TryAgainLater,
+        'send buffer full: reconnect and resync',
+      ),
+    )
+    return true
   }
 
   /** Closes with `code` and `reason`; later calls do nothing. */

@@ -11,6 +11,8 @@ export interface PresenceOptions {
   /** Changes are sent together once per this window, in ms. */
   readonly flushMs: number
   readonly maxAwarenessBytes: number
+  /** A connection's own changes go back to it only after this long without a frame (see flush). */
+  readonly keepaliveMs: number
 }
 
 /**
@@ -134,13 +136,33 @@ export class Presence {
     this.timer ??= setTimeout(this.flush, this.options.flushMs)
   }
 
-  private readonly flush = (): void => {
+  /** Sends the changes collected so far now, instead of at the end of the window. */
+  readonly flush = (): void => {
+    if (this.timer) clearTimeout(this.timer)
     this.timer = null
     if (this.destroyed || this.changed.size === 0) return
     const changed = [...this.changed]
     this.changed.clear()
     const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
-    // Senders hear their own update back too: a client alone in a room still hears from us.
-    for (const connection of this.connections) connection.send(frame)
+    // A frame of one connection's own states is no news to it. It goes back only as a keepalive:
+    // the stock client drops a connection that hears nothing for 30 s, and renews its own state
+    // every 15 s, so the echo reaches a client that is alone or has not heard from us lately.
+    const author = this.authorOf(changed)
+    const quietSince = performance.now() - this.options.keepaliveMs
+    for (const connection of this.connections) {
+      if (connection !== author || this.connections.size === 1 || connection.lastSentAt < quietSince)
+        connection.send(frame)
+    }
+  }
+
+  /** The one connection that owns every state in `ids`, or null when there is not exactly one. */
+  private authorOf(ids: readonly number[]): Connection | null {
+    let author: Connection | null = null
+    for (const id of ids) {
+      const owner = this.owners.get(id)
+      if (owner === undefined || (author !== null && owner !== author)) return null
+      author = owner
+    }
+    return author
   }
 }

@@ -30,6 +30,7 @@ export interface RoomOptions {
   readonly compactAfterRecords: number
   readonly persistRetryMs: number
   readonly awarenessFlushMs: number
+  readonly keepaliveMs: number
   readonly maxAwarenessBytes: number
   readonly maxPendingUpdateBytes: number
   readonly events: RoomEvents
@@ -85,6 +86,7 @@ export class Room implements MessageSink {
     this.records = stored.length
     this.presence = new Presence(this.doc, this.connections, {
       flushMs: options.awarenessFlushMs,
+      keepaliveMs: options.keepaliveMs,
       maxAwarenessBytes: options.maxAwarenessBytes,
     })
     if (stored.length > 0) {
@@ -269,10 +271,16 @@ export class Room implements MessageSink {
 
   private completed(batch: number): void {
     this.settledBatch = batch
+    if (this.pending.length === 0 || this.pending[0]!.batch > batch) return
+    // Everything released now, and the cursor moves that came with it, leaves in one write per
+    // socket: the text and the cursor that follows it arrive together, for one system call.
+    for (const connection of this.connections) connection.cork()
     while (this.pending.length > 0 && this.pending[0]!.batch <= batch) {
       const { frame, to, except } = this.pending.shift()!
       this.deliver(frame, to, except)
     }
+    this.presence.flush()
+    for (const connection of this.connections) connection.uncork()
   }
 
   private sendDurable(frame: Uint8Array, to: Connection | null, except: Connection | null): void {

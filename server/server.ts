@@ -159,6 +159,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         compactAfterRecords: this.options.compactAfterRecords,
         persistRetryMs: this.options.persistRetryMs,
         awarenessFlushMs: this.options.awarenessFlushMs,
+        keepaliveMs: this.options.keepaliveMs,
         maxAwarenessBytes: this.options.maxAwarenessBytes,
         maxPendingUpdateBytes: this.options.maxPendingUpdateBytes,
         maxRooms: this.options.maxRooms,
@@ -224,6 +225,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     return openLevelStore({
       dir: this.options.dataDir,
       fsync: this.options.fsync,
+      commitIntervalMs: this.options.commitIntervalMs,
       onBatch: ({ durationMs, error }) => {
         this.metrics.observeWrite(durationMs, error !== null)
         if (error) this.stats.countError(error.code)

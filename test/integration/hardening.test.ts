@@ -283,8 +283,11 @@ describe('limits', () => {
       const reader = fixture.client('busy')
       await Promise.all([writer.synced(), reader.synced()])
       const chunk = 'x'.repeat(200_000)
-      for (let i = 0; i < 40; i++) writer.doc.getText('t').insert(0, chunk)
-      await waitForDoc(reader.doc, () => reader.doc.getText('t').length === 40 * chunk.length, 20_000)
+      // Edit after edit, as people type: the reader keeps up, the slow socket's buffer grows.
+      for (let i = 1; i <= 40; i++) {
+        writer.doc.getText('t').insert(0, chunk)
+        await waitForDoc(reader.doc, () => reader.doc.getText('t').length === i * chunk.length)
+      }
       raw.resume()
       expect(await slow.closed).toEqual({ code: 1013, reason: 'send buffer full: reconnect and resync' })
       expect(await rejections(running.port, 'TANDEM_ERR_SLOW_CONSUMER')).toBe(1)

@@ -128,6 +128,37 @@ describe('persistence', () => {
     expect((await stored(dir, 'race')).text).toBe('x43210')
   })
 
+  it('group-commits: writes within the commit window share one LevelDB batch', async () => {
+    const batches: number[] = []
+    const store = await openLevelStore({
+      dir: await tempDataDir(),
+      commitIntervalMs: 300,
+      onBatch: ({ records }) => batches.push(records),
+    })
+    try {
+      const doc = new Y.Doc()
+      const updates: Uint8Array[] = []
+      doc.on('update', (update: Uint8Array) => updates.push(update))
+      for (const char of 'abcd') doc.getText('t').insert(0, char)
+      // After a quiet spell a write starts at once, alone.
+      await store.append('g', updates[0]!)
+      // The next ones arrive in separate turns of the event loop, within the window: one batch.
+      const writes: Promise<void>[] = []
+      for (const update of updates.slice(1)) {
+        writes.push(store.append('g', update))
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      await Promise.all(writes)
+      // Each batch also rewrites the document's metadata record.
+      expect(batches).toEqual([2, 4])
+      const loaded = new Y.Doc()
+      for (const update of (await store.load('g')).updates) Y.applyUpdate(loaded, update)
+      expect(loaded.getText('t').toString()).toBe('dcba')
+    } finally {
+      await store.close()
+    }
+  })
+
   it('keeps a document in memory while its store fails, and writes it once the store recovers', async () => {
     const dir = await tempDataDir()
     const store = instrument(await openLevelStore({ dir }))

@@ -1,12 +1,29 @@
+import * as decoding from 'lib0/decoding'
 import { describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { type Client, waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { waitFor } from '../helpers/wait.js'
 
-const fixture = useServer({ pingIntervalMs: 100 })
+const KEEPALIVE_MS = 1000
+const fixture = useServer({ pingIntervalMs: 100, keepaliveMs: KEEPALIVE_MS })
 const client = fixture.client
 const text = (c: Client) => c.doc.getText('t').toString()
+const socket = (c: Client) => c.provider.ws as unknown as WebSocket
+
+/** The awareness client IDs an awareness frame carries, or null for another kind of frame. */
+function awarenessClients(frame: ArrayBuffer): number[] | null {
+  const decoder = decoding.createDecoder(new Uint8Array(frame))
+  if (decoding.readVarUint(decoder) !== 1) return null
+  const update = decoding.createDecoder(decoding.readVarUint8Array(decoder))
+  const ids: number[] = []
+  for (let n = decoding.readVarUint(update); n > 0; n--) {
+    ids.push(decoding.readVarUint(update))
+    decoding.readVarUint(update)
+    decoding.readVarString(update)
+  }
+  return ids
+}
 
 describe('rooms', () => {
   it('isolates names that differ by case or a trailing slash, and decodes percent-encoding', async () => {
@@ -80,13 +97,43 @@ describe('awareness', () => {
     const b = client('burst')
     await Promise.all([a.synced(), b.synced()])
     let frames = 0
-    ;(b.provider.ws as unknown as WebSocket).on('message', (data: Buffer) => {
-      if (data[0] === 1) frames++
+    socket(b).on('message', (data: ArrayBuffer) => {
+      if (awarenessClients(data)?.includes(a.doc.clientID)) frames++
     })
     for (let i = 1; i <= 50; i++) a.provider.awareness.setLocalStateField('cursor', i)
     const cursorOfA = () => b.provider.awareness.getStates().get(a.doc.clientID)?.cursor
     await waitFor(b.provider.awareness, 'change', () => cursorOfA() === 50)
+    expect(frames).toBeGreaterThanOrEqual(1)
     expect(frames).toBeLessThanOrEqual(2)
+  })
+
+  it('sends a busy client no echo of its own cursor, and a quiet one its echo as a keepalive', async () => {
+    const a = client('echo')
+    const b = client('echo')
+    await Promise.all([a.synced(), b.synced()])
+    let echoes = 0
+    // The stock provider receives ArrayBuffers.
+    socket(a).on('message', (data: ArrayBuffer) => {
+      const ids = awarenessClients(data)
+      if (ids?.length === 1 && ids[0] === a.doc.clientID) echoes++
+    })
+    const cursorOf = (of: Client, on: Client) =>
+      on.provider.awareness.getStates().get(of.doc.clientID)?.cursor
+    a.provider.awareness.setLocalStateField('cursor', 1)
+    await waitFor(b.provider.awareness, 'change', () => cursorOf(a, b) === 1)
+    b.provider.awareness.setLocalStateField('cursor', 2)
+    await waitFor(a.provider.awareness, 'change', () => cursorOf(b, a) === 2)
+    // A heard from B just now: its own change was no news to it.
+    expect(echoes).toBe(0)
+    // After a silence as long as the keepalive, its own change comes back to it.
+    await new Promise((resolve) => setTimeout(resolve, KEEPALIVE_MS + 200))
+    a.provider.awareness.setLocalStateField('cursor', 3)
+    await waitFor(
+      { on: (_e, f) => socket(a).on('message', f), off: (_e, f) => socket(a).off('message', f) },
+      'message',
+      () => echoes === 1,
+    )
+    await waitFor(b.provider.awareness, 'change', () => cursorOf(a, b) === 3)
   })
 
   it('echoes a client its own awareness update, so a lone client keeps hearing from the server', async () => {
