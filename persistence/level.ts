@@ -35,6 +35,8 @@ export interface BatchInfo {
 /** Quiet time after a compaction before LevelDB is asked to reclaim the space, in ms. */
 const RECLAIM_IDLE_MS = 1000
 const DEFAULT_COMMIT_INTERVAL_MS = 5
+/** A batch with this many records is written without waiting for the rest of the window. */
+const FULL_BATCH_OPS = 64
 const noop = (): void => undefined
 
 /** Per-document counters; kept in memory for documents touched since open. */
@@ -113,7 +115,9 @@ class LevelStore implements DocStore {
   /** The batch collecting writes; written when the one in flight completes. */
   private next: Batch | null = null
   private inFlight: Batch | null = null
-  private flushScheduled = false
+  /** The group-commit timer, and whether a flush is due in this turn of the event loop. */
+  private flushTimer: NodeJS.Timeout | null = null
+  private flushSoon = false
   /** When the last batch started (performance.now()), for the group-commit window. */
   private lastFlushAt = Number.NEGATIVE_INFINITY
   private closing: Promise<void> | null = null
@@ -257,6 +261,7 @@ class LevelStore implements DocStore {
       write(state, batch)
       batch.docs.add(state)
       state.lastWrite = batch.done
+      this.scheduleFlush()
       return batch.done
     }
     if (cached && !this.reading.has(name)) return enqueue(cached)
@@ -325,27 +330,36 @@ class LevelStore implements DocStore {
       })
       this.next = { ops: [], docs: new Set(), bytes: 0, done, resolve, reject }
     }
-    this.scheduleFlush()
     return this.next
   }
 
   /**
-   * Writes the collected batch once nothing is in flight and the group-commit window since the
-   * last batch has passed: everything that arrives meanwhile (at least this turn of the event
-   * loop) joins it. Under load that is one LevelDB write, and one hop to its thread, per window
-   * instead of per update.
+   * Writes the collected batch once nothing is in flight and either the group-commit window since
+   * the last batch has passed or the batch is full: everything that arrives meanwhile (at least
+   * this turn of the event loop) joins it. Under a steady trickle that is one LevelDB write, and
+   * one hop to its thread, per window instead of per update; under a flood, full batches go
+   * back to back.
    */
   private scheduleFlush(): void {
-    if (this.inFlight || this.flushScheduled || !this.next) return
-    this.flushScheduled = true
-    const run = () => {
-      this.flushScheduled = false
-      this.flush()
-    }
+    const batch = this.next
+    if (this.inFlight || !batch || this.flushSoon) return
     const interval = this.options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS
-    const wait = this.lastFlushAt + interval - performance.now()
-    if (wait > 0) setTimeout(run, wait)
-    else setImmediate(run)
+    const wait = batch.ops.length >= FULL_BATCH_OPS ? 0 : this.lastFlushAt + interval - performance.now()
+    if (wait > 0) {
+      this.flushTimer ??= setTimeout(this.runFlush, wait)
+      return
+    }
+    if (this.flushTimer) clearTimeout(this.flushTimer)
+    this.flushTimer = null
+    this.flushSoon = true
+    setImmediate(this.runFlush)
+  }
+
+  private readonly runFlush = (): void => {
+    if (this.flushTimer) clearTimeout(this.flushTimer)
+    this.flushTimer = null
+    this.flushSoon = false
+    this.flush()
   }
 
   private flush(): void {

@@ -159,6 +159,27 @@ describe('persistence', () => {
     }
   })
 
+  it('writes a full batch at once, without waiting for the rest of the commit window', async () => {
+    const batches: number[] = []
+    const store = await openLevelStore({
+      dir: await tempDataDir(),
+      commitIntervalMs: 60_000,
+      onBatch: ({ records }) => batches.push(records),
+    })
+    try {
+      const doc = new Y.Doc()
+      const updates: Uint8Array[] = []
+      doc.on('update', (update: Uint8Array) => updates.push(update))
+      for (let i = 0; i < 71; i++) doc.getText('t').insert(0, 'x')
+      await store.append('flood', updates[0]!)
+      // Within a minute-long window: only a full batch can be written now.
+      await Promise.all(updates.slice(1).map((update) => store.append('flood', update)))
+      expect(batches).toEqual([2, 71])
+    } finally {
+      await store.close()
+    }
+  })
+
   it('keeps a document in memory while its store fails, and writes it once the store recovers', async () => {
     const dir = await tempDataDir()
     const store = instrument(await openLevelStore({ dir }))
