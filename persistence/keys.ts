@@ -62,6 +62,15 @@ export function updateRange(name: string): { gte: Buffer; lt: Buffer } {
   return { gte: Buffer.from(head), lt }
 }
 
+/**
+ * The first and last keys of `name`'s update range, which no record ever uses (no sequence number,
+ * and one byte too many): written and deleted at once to make LevelDB rewrite the range.
+ */
+export function rangeMarkers(name: string): [Buffer, Buffer] {
+  const head = Buffer.from(prefix(KIND_UPDATE, name))
+  return [head, Buffer.concat([head, Buffer.alloc(SEQ_BYTES + 1, 0xff)])]
+}
+
 /** `[gte, lt)` bounds that cover every metadata record. */
 export function metaRange(): { gte: Buffer; lt: Buffer } {
   return { gte: Buffer.from([KEY_VERSION, KIND_META]), lt: Buffer.from([KEY_VERSION, KIND_META + 1]) }

@@ -4,6 +4,7 @@ import {
   metaKey,
   metaRange,
   nameOfMetaKey,
+  rangeMarkers,
   seqOfUpdateKey,
   updateKeyAt,
   updateKeyPrefix,
@@ -230,10 +231,21 @@ class LevelStore implements DocStore {
   private async reclaim(): Promise<void> {
     const names = [...this.compacted]
     this.compacted.clear()
+    // Space only: a failure loses nothing, and the next compaction tries again.
+    const settle = (run: (done: () => void) => void) => new Promise<void>((resolve) => run(() => resolve()))
     for (const name of names) {
       const { gte, lt } = updateRange(name)
-      // Space only: a failure loses nothing, and the next compaction tries again.
-      await new Promise<void>((resolve) => this.db.compactRange(gte, lt, () => resolve()))
+      // Writes the memtable out and merges the levels above the deepest one holding the range.
+      await settle((done) => this.db.compactRange(gte, lt, done))
+      // LevelDB never rewrites that deepest level itself, and a memtable written out to an empty
+      // level lands there, replaced records and all. A pair of markers spanning the range,
+      // written out alone, lands just above it; merging them down rewrites the range without
+      // what the compaction replaced.
+      const markers = rangeMarkers(name)
+      const ops: BatchOp[] = markers.map((key) => ({ type: 'put', key, value: Buffer.alloc(0) }))
+      for (const key of markers) ops.push({ type: 'del', key })
+      await settle((done) => this.db.batch(ops, {}, done))
+      await settle((done) => this.db.compactRange(gte, lt, done))
     }
   }
 

@@ -1,3 +1,5 @@
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { openLevelStore } from '../../persistence/level.js'
@@ -178,6 +180,26 @@ describe('persistence', () => {
     } finally {
       await store.close()
     }
+  })
+
+  it('gives back the space of what compaction replaced: on disk, at most twice the encoded document', async () => {
+    const dir = await tempDataDir()
+    const store = await openLevelStore({ dir })
+    const doc = new Y.Doc()
+    const updates: Uint8Array[] = []
+    doc.on('update', (update: Uint8Array) => updates.push(update))
+    for (let i = 0; i < 5000; i++) doc.getText('t').insert(i, 'x')
+    // Appended in bursts and compacted every 500 records, as a room does.
+    for (let i = 0; i < updates.length; i += 100) {
+      await Promise.all(updates.slice(i, i + 100).map((update) => store.append('big', update)))
+      if (i % 500 === 400) await store.compact('big', Y.encodeStateAsUpdate(doc))
+    }
+    await store.close()
+    const encoded = Y.encodeStateAsUpdate(doc).byteLength
+    let onDisk = 0
+    for (const file of await readdir(dir)) onDisk += (await stat(join(dir, file))).size
+    expect(onDisk).toBeLessThanOrEqual(2 * encoded)
+    expect((await stored(dir, 'big')).text).toBe('x'.repeat(5000))
   })
 
   it('keeps a document in memory while its store fails, and writes it once the store recovers', async () => {

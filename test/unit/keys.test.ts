@@ -3,6 +3,7 @@ import {
   metaKey,
   metaRange,
   nameOfMetaKey,
+  rangeMarkers,
   seqOfUpdateKey,
   updateKey,
   updateRange,
@@ -41,6 +42,18 @@ describe('store keys', () => {
       expect(nameOfMetaKey(metaKey(name))).toBe(name)
       expect(inRange(metaKey(name), metaRange())).toBe(true)
       expect(inRange(updateKey(name, 0), metaRange())).toBe(false)
+    }
+  })
+
+  it('puts the range markers first and last in the update range, apart from every record key', () => {
+    for (const name of names) {
+      const [first, last] = rangeMarkers(name)
+      expect(inRange(first, updateRange(name)) && inRange(last, updateRange(name))).toBe(true)
+      for (const seq of [0, 1, Number.MAX_SAFE_INTEGER]) {
+        const key = updateKey(name, seq)
+        expect(Buffer.compare(first, key)).toBe(-1)
+        expect(Buffer.compare(key, last)).toBe(-1)
+      }
     }
   })
 
