@@ -20,7 +20,8 @@ export const MessageType = {
 export type Message =
   | { readonly kind: 'sync-step1'; readonly stateVector: Uint8Array }
   | { readonly kind: 'sync-step2'; readonly update: Uint8Array }
-  | { readonly kind: 'sync-update'; readonly update: Uint8Array }
+  /** `frame`: the whole message, which can be relayed as it came. */
+  | { readonly kind: 'sync-update'; readonly update: Uint8Array; readonly frame: Uint8Array }
   | { readonly kind: 'awareness'; readonly update: Uint8Array }
   | { readonly kind: 'query-awareness' }
   | { readonly kind: 'saved'; readonly seq: number }
@@ -33,7 +34,7 @@ export function decodeMessage(frame: Uint8Array): Message {
   const decoder = decoding.createDecoder(frame)
   let message: Message
   try {
-    message = readMessage(decoder)
+    message = readMessage(decoder, frame)
   } catch (error) {
     if (error instanceof ConnectionError) throw error
     throw malformed('truncated message', error)
@@ -42,7 +43,7 @@ export function decodeMessage(frame: Uint8Array): Message {
   return message
 }
 
-function readMessage(decoder: decoding.Decoder): Message {
+function readMessage(decoder: decoding.Decoder, frame: Uint8Array): Message {
   const type = decoding.readVarUint(decoder)
   switch (type) {
     case MessageType.Sync: {
@@ -54,7 +55,7 @@ function readMessage(decoder: decoding.Decoder): Message {
         case syncProtocol.messageYjsSyncStep2:
           return { kind: 'sync-step2', update: payload }
         case syncProtocol.messageYjsUpdate:
-          return { kind: 'sync-update', update: payload }
+          return { kind: 'sync-update', update: payload, frame }
         default:
           throw new ConnectionError(
             'TANDEM_ERR_UNKNOWN_MESSAGE',

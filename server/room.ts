@@ -48,6 +48,15 @@ interface Pending {
 
 const noop = (): void => undefined
 
+/** Whether a transaction inserted or deleted anything (Yjs's own test before it emits `update`). */
+function changedAnything(transaction: Y.Transaction): boolean {
+  if (transaction.deleteSet.clients.size > 0) return true
+  for (const [client, clock] of transaction.afterState) {
+    if (transaction.beforeState.get(client) !== clock) return true
+  }
+  return false
+}
+
 /**
  * One document in memory: its Y.Doc, its presence (awareness) and its connections.
  *
@@ -69,6 +78,9 @@ export class Room implements MessageSink {
   private lastWrite: Promise<void> = Promise.resolve()
   private lastAppend: Promise<void> = this.lastWrite
   private readonly pending: Pending[] = []
+  /** While a client's update is applied with nothing pending: its bytes and (if any) its frame. */
+  private incomingUpdate: Uint8Array | null = null
+  private incomingFrame: Uint8Array | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
   private failures = 0
   private dirty = false
@@ -94,7 +106,7 @@ export class Room implements MessageSink {
         for (const update of stored) Y.applyUpdate(this.doc, update)
       })
     }
-    this.doc.on('update', this.onDocUpdate)
+    this.doc.on('afterTransactionCleanup', this.onTransaction)
   }
 
   /** Adds a connection and greets it like the reference server: sync step 1, then awareness. */
@@ -133,7 +145,7 @@ export class Room implements MessageSink {
           connection.send(encodePermissionDenied('read-only access: document updates are not accepted'))
           return
         }
-        this.applyUpdate(connection, message.update)
+        this.applyUpdate(connection, message.update, message.kind === 'sync-update' ? message.frame : null)
         return
       case 'awareness':
         this.presence.apply(connection, message.update)
@@ -190,16 +202,23 @@ export class Room implements MessageSink {
     this.doc.destroy()
   }
 
-  private applyUpdate(connection: Connection, update: Uint8Array): void {
+  private applyUpdate(connection: Connection, update: Uint8Array, frame: Uint8Array | null): void {
+    const store = this.doc.store
     try {
       // Parse it whole first: bytes that break halfway must not leave half an update applied.
       Y.decodeUpdate(update)
+      if (store.pendingStructs === null && store.pendingDs === null) {
+        this.incomingUpdate = update
+        this.incomingFrame = frame
+      }
       Y.applyUpdate(this.doc, update, connection)
     } catch (cause) {
       throw invalidPayload('invalid document update', cause)
+    } finally {
+      this.incomingUpdate = null
+      this.incomingFrame = null
     }
     // Parts whose dependencies are missing wait in memory (never stored or relayed); bound them.
-    const store = this.doc.store
     const pending = (store.pendingStructs?.update.byteLength ?? 0) + (store.pendingDs?.byteLength ?? 0)
     if (pending > this.options.maxPendingUpdateBytes) {
       store.pendingStructs = null
@@ -212,12 +231,25 @@ export class Room implements MessageSink {
     }
   }
 
-  private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    const from = origin instanceof Connection ? origin : null
+  /**
+   * Stores and relays what a transaction changed. When nothing was pending before or after, that
+   * is what the client sent (less what the document had already, which receivers skip): its own
+   * bytes, and its own frame, go on as they came, with no encoding. Otherwise (parts waited for
+   * missing changes) the difference is encoded from the document.
+   */
+  private readonly onTransaction = (transaction: Y.Transaction): void => {
+    if (!changedAnything(transaction)) return
+    const store = this.doc.store
+    const asSent = this.incomingUpdate !== null && store.pendingStructs === null && store.pendingDs === null
+    const update = asSent
+      ? (this.incomingUpdate as Uint8Array)
+      : Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(transaction.beforeState))
+    const frame = (asSent && this.incomingFrame) || encodeUpdate(update)
+    const from = transaction.origin instanceof Connection ? transaction.origin : null
     const written = this.write(this.options.store.append(this.name, update))
     this.records++
     if (from) from.lastWrite = written
-    this.sendDurable(encodeUpdate(update), null, from)
+    this.sendDurable(frame, null, from)
     this.options.events.onChange(this, update, from)
     if (this.records >= this.options.compactAfterRecords && !this.compactTimer) {
       // Off the hot path: after the messages already read in this turn.

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import { encodeUpdate } from '../../server/protocol.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
+import { rawSocket } from '../helpers/raw.js'
 
 const fixture = useServer()
 const client = fixture.client
@@ -21,6 +23,26 @@ describe('sync between stock clients', () => {
       expect(a.doc.getText('t').toString()).toHaveLength(12)
     })
   }
+
+  it('relays and stores an update that arrived before the one it depends on, once that one comes', async () => {
+    const source = new Y.Doc()
+    const updates: Uint8Array[] = []
+    source.on('update', (update: Uint8Array) => updates.push(update))
+    source.getText('t').insert(0, 'first ')
+    source.getText('t').insert(6, 'second')
+    const reader = client('order')
+    await reader.synced()
+    const sender = rawSocket(`${fixture.running.url}/order`)
+    await sender.opened
+    // The second edit first: the server keeps it waiting, and relays nothing yet.
+    sender.ws.send(encodeUpdate(updates[1]!))
+    sender.ws.send(encodeUpdate(updates[0]!))
+    await waitForDoc(reader.doc, () => reader.doc.getText('t').toString() === 'first second')
+    sender.ws.close()
+    const late = client('order')
+    await late.synced()
+    expect(late.doc.getText('t').toString()).toBe('first second')
+  })
 
   it('ten clients converge on concurrent Y.XmlFragment edits, and a late joiner gets it all', async () => {
     const peers = Array.from({ length: 10 }, (_, i) => client('xml', { version: i % 2 ? 'v1' : 'v3' }))

@@ -38,7 +38,8 @@ describe('protocol codec', () => {
   it('round-trips every message type', () => {
     expect(decodeMessage(encodeSyncStep1(sv))).toEqual({ kind: 'sync-step1', stateVector: sv })
     expect(decodeMessage(encodeSyncStep2(update))).toEqual({ kind: 'sync-step2', update })
-    expect(decodeMessage(encodeUpdate(update))).toEqual({ kind: 'sync-update', update })
+    const frame = encodeUpdate(update)
+    expect(decodeMessage(frame)).toEqual({ kind: 'sync-update', update, frame })
     expect(decodeMessage(encodeAwareness(update))).toEqual({ kind: 'awareness', update })
     expect(decodeMessage(bytes(MessageType.QueryAwareness))).toEqual({ kind: 'query-awareness' })
     expect(decodeMessage(encodeSaved(300))).toEqual({ kind: 'saved', seq: 300 })
