@@ -27,6 +27,26 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.cleanup()
 })
 
+/** A document typed into `count` times (each edit appends `char`), and its updates in order. */
+function typed(count: number, char = 'x') {
+  const doc = new Y.Doc()
+  const updates: Uint8Array[] = []
+  doc.on('update', (update: Uint8Array) => updates.push(update))
+  for (let i = 0; i < count; i++) doc.getText('t').insert(i, char)
+  return { doc, updates }
+}
+
+/** A store with the given commit window that records the size of every batch it writes. */
+async function batchingStore(commitIntervalMs: number) {
+  const batches: number[] = []
+  const store = await openLevelStore({
+    dir: await tempDataDir(),
+    commitIntervalMs,
+    onBatch: ({ records }) => batches.push(records),
+  })
+  return { store, batches }
+}
+
 /** What the data directory holds for `room`, read with a fresh store after the server closed. */
 async function stored(dataDir: string, room: string) {
   const store = await openLevelStore({ dir: dataDir })
@@ -131,17 +151,9 @@ describe('persistence', () => {
   })
 
   it('group-commits: writes within the commit window share one LevelDB batch', async () => {
-    const batches: number[] = []
-    const store = await openLevelStore({
-      dir: await tempDataDir(),
-      commitIntervalMs: 300,
-      onBatch: ({ records }) => batches.push(records),
-    })
+    const { store, batches } = await batchingStore(300)
     try {
-      const doc = new Y.Doc()
-      const updates: Uint8Array[] = []
-      doc.on('update', (update: Uint8Array) => updates.push(update))
-      for (const char of 'abcd') doc.getText('t').insert(0, char)
+      const { updates } = typed(4)
       // After a quiet spell a write starts at once, alone.
       await store.append('g', updates[0]!)
       // The next ones arrive in separate turns of the event loop, within the window: one batch.
@@ -155,24 +167,16 @@ describe('persistence', () => {
       expect(batches).toEqual([2, 4])
       const loaded = new Y.Doc()
       for (const update of (await store.load('g')).updates) Y.applyUpdate(loaded, update)
-      expect(loaded.getText('t').toString()).toBe('dcba')
+      expect(loaded.getText('t').toString()).toBe('xxxx')
     } finally {
       await store.close()
     }
   })
 
   it('writes a full batch at once, without waiting for the rest of the commit window', async () => {
-    const batches: number[] = []
-    const store = await openLevelStore({
-      dir: await tempDataDir(),
-      commitIntervalMs: 60_000,
-      onBatch: ({ records }) => batches.push(records),
-    })
+    const { store, batches } = await batchingStore(60_000)
     try {
-      const doc = new Y.Doc()
-      const updates: Uint8Array[] = []
-      doc.on('update', (update: Uint8Array) => updates.push(update))
-      for (let i = 0; i < 71; i++) doc.getText('t').insert(0, 'x')
+      const { updates } = typed(71)
       await store.append('flood', updates[0]!)
       // Within a minute-long window: only a full batch can be written now.
       await Promise.all(updates.slice(1).map((update) => store.append('flood', update)))
@@ -185,10 +189,7 @@ describe('persistence', () => {
   it('gives back the space of what compaction replaced: on disk, at most twice the encoded document', async () => {
     const dir = await tempDataDir()
     const store = await openLevelStore({ dir })
-    const doc = new Y.Doc()
-    const updates: Uint8Array[] = []
-    doc.on('update', (update: Uint8Array) => updates.push(update))
-    for (let i = 0; i < 5000; i++) doc.getText('t').insert(i, 'x')
+    const { doc, updates } = typed(5000)
     // Appended in bursts and compacted every 500 records, as a room does.
     for (let i = 0; i < updates.length; i += 100) {
       await Promise.all(updates.slice(i, i + 100).map((update) => store.append('big', update)))
