@@ -56,6 +56,9 @@ export class Connection {
   private corked = false
   private readonly rate: RateLimit | null
   private expiry: NodeJS.Timeout | null = null
+  /** Pongs received, and the pending `probe()`. */
+  private pongs = 0
+  private probeTimer: NodeJS.Timeout | null = null
 
   /**
    * @param room the decoded room name
@@ -74,10 +77,12 @@ export class Connection {
     socket.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
     socket.on('pong', () => {
       this.alive = true
+      this.pongs++
     })
     socket.on('close', (code: number) => {
       this.closed = true
       if (this.expiry) clearTimeout(this.expiry)
+      if (this.probeTimer) clearTimeout(this.probeTimer)
       options.onClose(this, code)
     })
   }
@@ -164,6 +169,20 @@ export class Connection {
       ),
     )
     return true
+  }
+
+  /**
+   * Pings the peer now and ends the socket (without a close handshake, as the heartbeat does) if
+   * no pong comes within `withinMs`: for when another socket claims to be this one's client.
+   */
+  probe(withinMs: number): void {
+    if (this.probeTimer || !this.isOpen) return
+    const pongs = this.pongs
+    this.socket.ping()
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null
+      if (this.pongs === pongs) this.socket.terminate()
+    }, withinMs)
   }
 
   /** Closes with `code` and `reason`; later calls do nothing. */

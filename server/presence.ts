@@ -6,6 +6,8 @@ import { awarenessEntries, encodeAwareness } from './protocol.js'
 
 /** Awareness client IDs one connection may speak for (a browser tab has one). */
 const MAX_AWARENESS_IDS_PER_CONNECTION = 8
+/** How long the owner of a client ID claimed by another socket has to answer a ping. */
+const OWNER_PROBE_MS = 2_000
 
 export interface PresenceOptions {
   /** Changes are sent together once per this window, in ms. */
@@ -80,6 +82,10 @@ export class Presence {
       const owner = this.owners.get(clientId)
       if (owner === undefined) fresh++
       else if (owner !== connection) {
+        // A client back on a new socket while its old one hangs on silently (a network switch):
+        // if the old one is gone, it fails this ping and leaves, its states are removed with a
+        // broadcast, and the client, hearing its own state removed, announces it again here.
+        owner.probe(OWNER_PROBE_MS)
         connection.reject(
           'TANDEM_ERR_AWARENESS_NOT_OWNED',
           `awareness update for client ${clientId} of another connection dropped`,

@@ -131,6 +131,36 @@ describe('malformed input closes only the offending connection, with a precise c
     mallory.ws.close()
   })
 
+  it('gives a client back on a new socket its cursor once its old, silent socket fails a ping', async () => {
+    const alice = fixture.client('moved')
+    const watcher = fixture.client('moved')
+    await Promise.all([alice.synced(), watcher.synced()])
+    const cursorOfAlice = () => watcher.provider.awareness.getStates().get(alice.doc.clientID)?.cursor
+    alice.provider.awareness.setLocalStateField('cursor', 1)
+    await waitFor(watcher.provider.awareness, 'change', () => cursorOfAlice() === 1)
+    // Alice's network goes away without a word: her old socket stops reading (no pong, no close),
+    // and the heartbeat would take 30 to 60 s to notice.
+    ;(alice.provider.ws as unknown as { _socket: Socket })._socket.pause()
+    // The same tab (same awareness client ID, later clock) comes back on a new socket and moves
+    // its cursor every 200 ms: dropped while the old socket owns the ID, relayed once it is gone.
+    const doc = new Y.Doc()
+    doc.clientID = alice.doc.clientID
+    const back = fixture.client('moved', { doc })
+    await back.synced()
+    let cursor = 1
+    await until(
+      async () => {
+        back.provider.awareness.setLocalStateField('cursor', ++cursor)
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        return cursorOfAlice() === cursor
+      },
+      10_000,
+      'the cursor from the new socket',
+    )
+    // Well before the heartbeat (30 s) could have dropped the old socket.
+    expect(cursor).toBeLessThan(30)
+  })
+
   it('an awareness message over the size limit closes with 1008', async () => {
     const { running } = fixture
     const big = new awarenessProtocol.Awareness(new Y.Doc())
