@@ -45,7 +45,8 @@ Security (see SECURITY.md):
   -h, --help             show this help
 
 Signals: SIGINT/SIGTERM close every socket with 1001 after flushing all writes; SIGUSR2 does the
-same with 1012 (restart). Exit status: 0 after a clean shutdown, 2 for bad options, 1 otherwise.
+same with 1012 (restart); SIGHUP reads --tls-cert/--tls-key again for new connections.
+Exit status: 0 after a clean shutdown, 2 for bad options, 1 otherwise.
 `
 
 /** Thrown for a bad command line; the message names the flag. */
@@ -220,6 +221,20 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop(false))
   process.on('SIGTERM', () => stop(false))
   process.on('SIGUSR2', () => stop(true))
+  // A renewed certificate: read the files again and serve new connections with them.
+  process.on('SIGHUP', () => {
+    try {
+      const fresh = parseFlags(process.argv.slice(2), process.env)
+      if (fresh === 'help' || !fresh.tls)
+        throw new UsageError('SIGHUP reloads --tls-cert/--tls-key, and TLS is off')
+      server.reloadTls(fresh.tls)
+      server.log.info('TLS certificate reloaded')
+    } catch (error) {
+      const message =
+        error instanceof OptionsError ? `--tls-cert: ${error.message}` : (error as Error).message
+      server.log.error(`TLS certificate not reloaded, the previous one stays: ${message}`)
+    }
+  })
 }
 
 main().catch((error: unknown) => {

@@ -5,7 +5,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -15,7 +15,7 @@ import { openLevelStore } from '../persistence/level.js'
 import type { DocStore } from '../persistence/store.js'
 import { AuthError, type Authenticate, jwtAuthenticator, tokenOf } from './auth.js'
 import { Connection, type ConnectionOptions } from './connection.js'
-import { CloseCode, ConnectionError, HttpError } from './errors.js'
+import { CloseCode, ConnectionError, HttpError, OptionsError } from './errors.js'
 import {
   checkOrigin,
   clientAddress,
@@ -125,6 +125,22 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   get port(): number {
     const address = this.http.address()
     return address && typeof address === 'object' ? address.port : 0
+  }
+
+  /**
+   * Serves new connections with another certificate and key (a renewed certificate), without a
+   * restart; open connections keep theirs. Throws an OptionsError naming `tls` when this server
+   * does not serve TLS itself or the PEM is unusable, and then keeps the certificate it had.
+   */
+  reloadTls(tls: { readonly cert: string | Buffer; readonly key: string | Buffer }): void {
+    if (this.options.tls === null || !this.ownsHttp) {
+      throw new OptionsError('tls', 'this server does not serve TLS itself: nothing to reload')
+    }
+    try {
+      ;(this.http as HttpsServer).setSecureContext({ cert: tls.cert, key: tls.key })
+    } catch (cause) {
+      throw new OptionsError('tls', `unusable certificate or key: ${(cause as Error).message}`)
+    }
   }
 
   /**

@@ -1,14 +1,17 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { copyFileSync, readFileSync } from 'node:fs'
 import { get } from 'node:https'
 import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { waitForDoc } from '../helpers/clients.js'
+import { startProcess, stopProcess } from '../helpers/process.js'
 import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
-import { waitFor } from '../helpers/wait.js'
+import { until, waitFor } from '../helpers/wait.js'
 
 // A certificate made for this run only (openssl, self-signed for 127.0.0.1); clients trust it
 // explicitly as their CA.
@@ -16,8 +19,11 @@ let cert: string
 let key: string
 let running: RunningServer
 
-beforeAll(async () => {
+/** A fresh self-signed certificate for 127.0.0.1, as files in a new directory and as text. */
+async function makeCertificate() {
   const dir = await tempDataDir()
+  const certFile = join(dir, 'cert.pem')
+  const keyFile = join(dir, 'key.pem')
   execFileSync(
     'openssl',
     [
@@ -35,14 +41,30 @@ beforeAll(async () => {
       '-addext',
       'subjectAltName=IP:127.0.0.1',
       '-keyout',
-      join(dir, 'key.pem'),
+      keyFile,
       '-out',
-      join(dir, 'cert.pem'),
+      certFile,
     ],
     { stdio: 'ignore' },
   )
-  cert = readFileSync(join(dir, 'cert.pem'), 'utf8')
-  key = readFileSync(join(dir, 'key.pem'), 'utf8')
+  return { certFile, keyFile, cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') }
+}
+
+/** The fingerprint of the certificate the server at `port` presents to a new connection. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256)
+      socket.end()
+    })
+    socket.on('error', reject)
+  })
+}
+
+const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256
+
+beforeAll(async () => {
+  ;({ cert, key } = await makeCertificate())
   running = await startServer({ tls: { cert, key } })
 })
 afterAll(() => running?.cleanup())
@@ -92,5 +114,45 @@ describe('TLS (--tls-cert, --tls-key)', () => {
       ws.once('error', () => resolve('error'))
     })
     expect(outcome).toBe('error')
+  })
+
+  it('serves a renewed certificate to new connections without a restart, and keeps it on bad PEM', async () => {
+    const renewed = await makeCertificate()
+    const other = await startServer({ tls: { cert, key } })
+    try {
+      expect(await servedFingerprint(other.port)).toBe(fingerprintOf(cert))
+      other.server.reloadTls({ cert: renewed.cert, key: renewed.key })
+      expect(await servedFingerprint(other.port)).toBe(fingerprintOf(renewed.cert))
+      expect(() => other.server.reloadTls({ cert: 'not a certificate', key: renewed.key })).toThrow(
+        /tls|certificate/,
+      )
+      expect(await servedFingerprint(other.port)).toBe(fingerprintOf(renewed.cert))
+    } finally {
+      await other.cleanup()
+    }
+  })
+
+  it('reads the certificate files again on SIGHUP (the CLI)', async () => {
+    const first = await makeCertificate()
+    const renewed = await makeCertificate()
+    const child = await startProcess([
+      '--tls-cert',
+      first.certFile,
+      '--tls-key',
+      first.keyFile,
+      '--data-dir',
+      await tempDataDir(),
+    ])
+    try {
+      expect(await servedFingerprint(child.port)).toBe(fingerprintOf(first.cert))
+      // The renewal writes new files in place, then tells the server.
+      copyFileSync(renewed.certFile, first.certFile)
+      copyFileSync(renewed.keyFile, first.keyFile)
+      child.child.kill('SIGHUP')
+      await until(() => child.output().includes('TLS certificate reloaded'), 10_000, 'the reload')
+      expect(await servedFingerprint(child.port)).toBe(fingerprintOf(renewed.cert))
+    } finally {
+      await stopProcess(child)
+    }
   })
 })
