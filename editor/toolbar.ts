@@ -37,14 +37,13 @@ interface ButtonSpec {
 
 const mod = /Mac|iP(hone|ad)/.test(globalThis.navigator?.platform ?? '') ? '⌘' : 'Ctrl+'
 
-/** Removes the link at the selection, or asks for an address and links the selected text. */
-const linkCommand: Command = (state, dispatch) => {
+/**
+ * Removes the link at the selection. Otherwise it applies where text is selected, and the toolbar
+ * asks for the address in its link form.
+ */
+const unlinkOrCanLink: Command = (state, dispatch) => {
   if (isMarkActive(state, marks.link)) return setLink(null)(state, dispatch)
-  if (state.selection.empty) return false
-  if (!dispatch) return true
-  const href = globalThis.prompt?.('Link to (https://…)', 'https://')
-  if (href && !setLink(href)(state, dispatch)) globalThis.alert?.('Only http(s), mailto and relative links')
-  return true
+  return !state.selection.empty
 }
 
 /** A button for a mark: pressed when the mark covers the selection. */
@@ -71,7 +70,7 @@ const BUTTONS: readonly (ButtonSpec | '|')[] = [
   markButton(marks.underline, 'U', `Underline (${mod}U)`, toggleUnderline),
   markButton(marks.strike, 'S', `Strikethrough (${mod}Shift+S)`, toggleStrike),
   markButton(marks.code, '</>', `Code (${mod}E)`, toggleCode),
-  markButton(marks.link, 'Link', 'Link', linkCommand),
+  markButton(marks.link, 'Link', 'Link', unlinkOrCanLink),
   '|',
   listButton(nodes.bullet_list, '•', `Bullet list (${mod}Shift+8)`, toggleBulletList),
   listButton(nodes.ordered_list, '1.', `Numbered list (${mod}Shift+7)`, toggleOrderedList),
@@ -112,6 +111,7 @@ export class Toolbar {
   readonly dom: HTMLElement
   private readonly buttons: { readonly spec: ButtonSpec; readonly el: HTMLButtonElement }[] = []
   private readonly select: HTMLSelectElement
+  private readonly linkForm: LinkForm
 
   constructor(private readonly view: () => EditorView | null) {
     this.dom = document.createElement('div')
@@ -156,6 +156,8 @@ export class Toolbar {
     this.dom.addEventListener('keydown', (event) => this.onKey(event))
     const first = this.buttons[0]
     if (first) first.el.tabIndex = 0
+    this.linkForm = new LinkForm(view)
+    this.dom.append(this.linkForm.dom)
   }
 
   /** Reflects the view's state: active marks, block type, what can run. */
@@ -175,6 +177,10 @@ export class Toolbar {
   private run(spec: ButtonSpec): void {
     const editor = this.view()
     if (!editor) return
+    if (spec.name === marks.link.name && !isMarkActive(editor.state, marks.link)) {
+      if (spec.run(editor.state)) this.linkForm.open()
+      return
+    }
     spec.run(editor.state, editor.dispatch, editor)
     editor.focus()
   }
@@ -190,5 +196,77 @@ export class Toolbar {
     for (const b of this.buttons) b.el.tabIndex = -1
     next.el.tabIndex = 0
     next.el.focus()
+  }
+}
+
+/**
+ * The address field of the link button, in the toolbar rather than a browser prompt: Enter links
+ * the selected text, Escape or Cancel goes back to the text, an address that is not http(s),
+ * mailto or relative is refused with a message in place.
+ */
+class LinkForm {
+  readonly dom: HTMLFormElement
+  private readonly input: HTMLInputElement
+  private readonly error: HTMLElement
+
+  constructor(private readonly view: () => EditorView | null) {
+    this.dom = document.createElement('form')
+    this.dom.className = 'tandem-link-form'
+    this.dom.hidden = true
+    // Relative links too: the check is ours (setLink), not the browser's URL validation.
+    this.dom.noValidate = true
+    this.input = document.createElement('input')
+    this.input.type = 'url'
+    this.input.placeholder = 'https://…'
+    this.input.setAttribute('aria-label', 'Link address')
+    const apply = document.createElement('button')
+    apply.type = 'submit'
+    apply.textContent = 'Link'
+    const cancel = document.createElement('button')
+    cancel.type = 'button'
+    cancel.textContent = 'Cancel'
+    this.error = document.createElement('span')
+    this.error.className = 'tandem-link-error'
+    this.error.setAttribute('role', 'alert')
+    this.dom.append(this.input, apply, cancel, this.error)
+    this.dom.addEventListener('submit', (event) => {
+      event.preventDefault()
+      this.apply()
+    })
+    cancel.addEventListener('click', () => this.close())
+    this.dom.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.close()
+      // Arrow keys edit the address here, not move along the toolbar.
+      event.stopPropagation()
+    })
+  }
+
+  open(): void {
+    this.dom.hidden = false
+    this.error.textContent = ''
+    this.input.value = 'https://'
+    this.input.focus()
+  }
+
+  private apply(): void {
+    const editor = this.view()
+    if (!editor) return
+    // The editor's selection is still the one the button was pressed on (mapped through any
+    // remote edits since).
+    const href = this.input.value.trim()
+    if (/^(https?:\/\/)?$/i.test(href)) {
+      this.error.textContent = 'Type the address to link to'
+      return
+    }
+    if (!setLink(href)(editor.state, editor.dispatch)) {
+      this.error.textContent = 'Only http(s), mailto and relative links'
+      return
+    }
+    this.close()
+  }
+
+  private close(): void {
+    this.dom.hidden = true
+    this.view()?.focus()
   }
 }

@@ -71,5 +71,19 @@ describe.runIf(browserAvailable())('people editing together in Chromium', () => 
       'true',
     )
     await b.page.locator('.tandem-content em', { hasText: 'slanted' }).waitFor()
+
+    // Links: select a word, press Link, give the address in the toolbar's form.
+    await a.page.keyboard.type(' docs', { delay: 5 })
+    for (let i = 0; i < 4; i++) await a.page.keyboard.press('Shift+ArrowLeft')
+    await a.page.locator('.tandem-toolbar [data-command="link"]').click()
+    const address = a.page.locator('.tandem-link-form input')
+    await address.fill('javascript:alert(1)')
+    await address.press('Enter')
+    await a.page.locator('.tandem-link-error', { hasText: 'Only http(s)' }).waitFor()
+    await address.fill('https://example.com/docs')
+    await address.press('Enter')
+    await b.page.locator('.tandem-content a[href="https://example.com/docs"]', { hasText: 'docs' }).waitFor()
+    expect(await a.page.locator('.tandem-link-form').isHidden()).toBe(true)
+    expect(await a.page.locator('.tandem-content a[href^="javascript"]').count()).toBe(0)
   })
 })
