@@ -83,8 +83,8 @@ export class Presence {
       if (owner === undefined) fresh++
       else if (owner !== connection) {
         // A client back on a new socket while its old one hangs on silently (a network switch):
-        // if the old one is gone, it fails this ping and leaves, its states are removed with a
-        // broadcast, and the client, hearing its own state removed, announces it again here.
+        // if the old one is gone, it fails this ping and leaves, taking its states with it, and
+        // the client's next change (a cursor move, or its renewal within 15 s) is taken here.
         owner.probe(OWNER_PROBE_MS)
         connection.reject(
           'TANDEM_ERR_AWARENESS_NOT_OWNED',
