@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import {
   browserAvailable,
   editorText,
+  selectionRead,
   typeAtEnd,
   useEditorServer,
   waitForStatus,
@@ -75,6 +76,7 @@ describe.runIf(browserAvailable())('people editing together in Chromium', () => 
     // Links: select a word, press Link, give the address in the toolbar's form.
     await a.page.keyboard.type(' docs', { delay: 5 })
     for (let i = 0; i < 4; i++) await a.page.keyboard.press('Shift+ArrowLeft')
+    await selectionRead(a.page)
     await a.page.locator('.tandem-toolbar [data-command="link"]').click()
     const address = a.page.locator('.tandem-link-form input')
     await address.fill('javascript:alert(1)')

@@ -157,10 +157,17 @@ export async function typeAtEnd(page: Page, text: string, index = 0): Promise<vo
   // Click just inside the right edge of the last block, then go to the end of its line.
   await page.mouse.click(box.x + box.width - 2, box.y + box.height / 2)
   await page.keyboard.press('End')
-  // ProseMirror reads the DOM selection on 'selectionchange', a task after the click; keys pressed
-  // before it would use the old selection. Two frames later it has been read.
+  await selectionRead(page)
+  await page.keyboard.type(text, { delay: 5 })
+}
+
+/**
+ * Waits until ProseMirror has read the DOM selection: it does on 'selectionchange', a task after
+ * a click or a Shift+arrow; keys or buttons pressed before would use the old selection. Two frames
+ * later it has been read.
+ */
+export async function selectionRead(page: Page): Promise<void> {
   await page.evaluate(
     () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
   )
-  await page.keyboard.type(text, { delay: 5 })
 }
