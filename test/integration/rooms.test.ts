@@ -5,7 +5,7 @@ import { type Client, waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { waitFor } from '../helpers/wait.js'
 
-const KEEPALIVE_MS = 1000
+const KEEPALIVE_MS = 2000
 const fixture = useServer({ pingIntervalMs: 100, keepaliveMs: KEEPALIVE_MS })
 const client = fixture.client
 const text = (c: Client) => c.doc.getText('t').toString()
