@@ -151,7 +151,7 @@ describe('persistence', () => {
   })
 
   it('group-commits: writes within the commit window share one LevelDB batch', async () => {
-    const { store, batches } = await batchingStore(300)
+    const { store, batches } = await batchingStore(1000)
     try {
       const { updates } = typed(4)
       // After a quiet spell a write starts at once, alone.
