@@ -37,14 +37,15 @@ interface ButtonSpec {
 
 const mod = /Mac|iP(hone|ad)/.test(globalThis.navigator?.platform ?? '') ? '⌘' : 'Ctrl+'
 
-/**
- * Removes the link at the selection. Otherwise it applies where text is selected, and the toolbar
- * asks for the address in its link form.
- */
-const unlinkOrCanLink: Command = (state, dispatch) => {
-  if (isMarkActive(state, marks.link)) return setLink(null)(state, dispatch)
-  return !state.selection.empty
-}
+/** Removes the link at the selection; otherwise, with text selected, `ask`s for an address. */
+const linkCommand =
+  (ask: () => void): Command =>
+  (state, dispatch) => {
+    if (isMarkActive(state, marks.link)) return setLink(null)(state, dispatch)
+    if (state.selection.empty) return false
+    if (dispatch) ask()
+    return true
+  }
 
 /** A button for a mark: pressed when the mark covers the selection. */
 const markButton = (mark: MarkType, label: string, title: string, run: Command): ButtonSpec => ({
@@ -64,13 +65,14 @@ const listButton = (list: NodeType, label: string, title: string, run: Command):
   active: (s) => activeList(s) === list,
 })
 
-const BUTTONS: readonly (ButtonSpec | '|')[] = [
+/** The toolbar's buttons; the link button asks for its address with `askLink`. */
+const buttons = (askLink: () => void): readonly (ButtonSpec | '|')[] => [
   markButton(marks.bold, 'B', `Bold (${mod}B)`, toggleBold),
   markButton(marks.italic, 'I', `Italic (${mod}I)`, toggleItalic),
   markButton(marks.underline, 'U', `Underline (${mod}U)`, toggleUnderline),
   markButton(marks.strike, 'S', `Strikethrough (${mod}Shift+S)`, toggleStrike),
   markButton(marks.code, '</>', `Code (${mod}E)`, toggleCode),
-  markButton(marks.link, 'Link', 'Link', unlinkOrCanLink),
+  markButton(marks.link, 'Link', 'Link', linkCommand(askLink)),
   '|',
   listButton(nodes.bullet_list, '•', `Bullet list (${mod}Shift+8)`, toggleBulletList),
   listButton(nodes.ordered_list, '1.', `Numbered list (${mod}Shift+7)`, toggleOrderedList),
@@ -132,7 +134,8 @@ export class Toolbar {
     })
     this.dom.append(this.select)
 
-    for (const spec of BUTTONS) {
+    this.linkForm = new LinkForm(view)
+    for (const spec of buttons(() => this.linkForm.open())) {
       if (spec === '|') {
         const separator = document.createElement('span')
         separator.className = 'tandem-separator'
@@ -156,7 +159,6 @@ export class Toolbar {
     this.dom.addEventListener('keydown', (event) => this.onKey(event))
     const first = this.buttons[0]
     if (first) first.el.tabIndex = 0
-    this.linkForm = new LinkForm(view)
     this.dom.append(this.linkForm.dom)
   }
 
@@ -177,12 +179,9 @@ export class Toolbar {
   private run(spec: ButtonSpec): void {
     const editor = this.view()
     if (!editor) return
-    if (spec.name === marks.link.name && !isMarkActive(editor.state, marks.link)) {
-      if (spec.run(editor.state)) this.linkForm.open()
-      return
-    }
     spec.run(editor.state, editor.dispatch, editor)
-    editor.focus()
+    // Back to the text, unless the command asked for more (the link's address).
+    if (!this.linkForm.isOpen) editor.focus()
   }
 
   private onKey(event: KeyboardEvent): void {
@@ -239,6 +238,10 @@ class LinkForm {
       // Arrow keys edit the address here, not move along the toolbar.
       event.stopPropagation()
     })
+  }
+
+  get isOpen(): boolean {
+    return !this.dom.hidden
   }
 
   open(): void {

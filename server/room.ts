@@ -36,6 +36,9 @@ export interface RoomOptions {
   readonly events: RoomEvents
 }
 
+/** A client's document update, as a sync step 2 or an update message. */
+type UpdateMessage = Extract<Message, { kind: 'sync-step2' | 'sync-update' }>
+
 /** A frame waiting for the store write it depends on. */
 interface Pending {
   readonly frame: Uint8Array
@@ -78,9 +81,8 @@ export class Room implements MessageSink {
   private lastWrite: Promise<void> = Promise.resolve()
   private lastAppend: Promise<void> = this.lastWrite
   private readonly pending: Pending[] = []
-  /** While a client's update is applied with nothing pending: its bytes and (if any) its frame. */
-  private incomingUpdate: Uint8Array | null = null
-  private incomingFrame: Uint8Array | null = null
+  /** The client's message being applied, when nothing was pending before it. */
+  private incoming: UpdateMessage | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
   private failures = 0
   private dirty = false
@@ -145,7 +147,7 @@ export class Room implements MessageSink {
           connection.send(encodePermissionDenied('read-only access: document updates are not accepted'))
           return
         }
-        this.applyUpdate(connection, message.update, message.kind === 'sync-update' ? message.frame : null)
+        this.applyUpdate(connection, message)
         return
       case 'awareness':
         this.presence.apply(connection, message.update)
@@ -202,21 +204,17 @@ export class Room implements MessageSink {
     this.doc.destroy()
   }
 
-  private applyUpdate(connection: Connection, update: Uint8Array, frame: Uint8Array | null): void {
+  private applyUpdate(connection: Connection, message: UpdateMessage): void {
     const store = this.doc.store
     try {
       // Parse it whole first: bytes that break halfway must not leave half an update applied.
-      Y.decodeUpdate(update)
-      if (store.pendingStructs === null && store.pendingDs === null) {
-        this.incomingUpdate = update
-        this.incomingFrame = frame
-      }
-      Y.applyUpdate(this.doc, update, connection)
+      Y.decodeUpdate(message.update)
+      if (store.pendingStructs === null && store.pendingDs === null) this.incoming = message
+      Y.applyUpdate(this.doc, message.update, connection)
     } catch (cause) {
       throw invalidPayload('invalid document update', cause)
     } finally {
-      this.incomingUpdate = null
-      this.incomingFrame = null
+      this.incoming = null
     }
     // Parts whose dependencies are missing wait in memory (never stored or relayed); bound them.
     const pending = (store.pendingStructs?.update.byteLength ?? 0) + (store.pendingDs?.byteLength ?? 0)
@@ -240,11 +238,11 @@ export class Room implements MessageSink {
   private readonly onTransaction = (transaction: Y.Transaction): void => {
     if (!changedAnything(transaction)) return
     const store = this.doc.store
-    const asSent = this.incomingUpdate !== null && store.pendingStructs === null && store.pendingDs === null
-    const update = asSent
-      ? (this.incomingUpdate as Uint8Array)
+    const sent = store.pendingStructs === null && store.pendingDs === null ? this.incoming : null
+    const update = sent
+      ? sent.update
       : Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(transaction.beforeState))
-    const frame = (asSent && this.incomingFrame) || encodeUpdate(update)
+    const frame = sent?.kind === 'sync-update' ? sent.frame : encodeUpdate(update)
     const from = transaction.origin instanceof Connection ? transaction.origin : null
     const written = this.write(this.options.store.append(this.name, update))
     this.records++
