@@ -1,13 +1,21 @@
-import * as awarenessProtocol from 'y-protocols/awareness'
-import type * as Y from 'yjs'
-import { Connection } from './connection.js'
-import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
-import { awarenessEntries, encodeAwareness } from './protocol.js'
+import { outdatedTimeout } from 'y-protocols/awareness'
+import type { Connection } from './connection.js'
+import { CloseCode, ConnectionError } from './errors.js'
+import {
+  type AwarenessEntry,
+  assertJsonState,
+  awarenessEntries,
+  encodeAwarenessEntries,
+  encodeRemoval,
+  isRemoval,
+} from './protocol.js'
 
 /** Awareness client IDs one connection may speak for (a browser tab has one). */
 const MAX_AWARENESS_IDS_PER_CONNECTION = 8
 /** How long the owner of a client ID claimed by another socket has to answer a ping. */
 const OWNER_PROBE_MS = 2_000
+/** How often states are checked for having outlived y-protocols' `outdatedTimeout` unrenewed. */
+const SWEEP_MS = outdatedTimeout / 10
 
 export interface PresenceOptions {
   /** Changes are sent together once per this window, in ms. */
@@ -17,32 +25,42 @@ export interface PresenceOptions {
   readonly keepaliveMs: number
 }
 
+/** What the room knows of one awareness client ID (kept after it leaves, like y-protocols). */
+interface Client {
+  clock: number
+  /** Its current state's entry, as the client sent it; null once it left. */
+  entry: Uint8Array | null
+  /** performance.now() of its last change, for the outdated-state sweep. */
+  updatedAt: number
+  /** The connection that announced it: no one else may speak for it. */
+  owner: Connection | null
+}
+
 /**
  * A room's awareness (cursors, names): who announced which client ID, what a connection may say,
  * and a coalesced broadcast of the changes. Knows the room's connections, nothing of its document.
+ *
+ * The server is no participant and never reads the states: it keeps each one as the bytes its client
+ * sent (checked once to be JSON) and relays those, by y-protocols' rules (a newer clock wins, a
+ * state not renewed within `outdatedTimeout` is removed), with no decoding or re-encoding.
  */
 export class Presence {
-  readonly awareness: awarenessProtocol.Awareness
-  /** Which connection announced each awareness client ID: no one else may speak for it. */
-  private readonly owners = new Map<number, Connection>()
+  private readonly clients = new Map<number, Client>()
+  /** Client IDs with a current state. */
+  private present = 0
   private readonly changed = new Set<number>()
   private timer: NodeJS.Timeout | null = null
+  private sweeper: NodeJS.Timeout | null = null
   private destroyed = false
 
   constructor(
-    doc: Y.Doc,
     private readonly connections: ReadonlySet<Connection>,
     private readonly options: PresenceOptions,
-  ) {
-    this.awareness = new awarenessProtocol.Awareness(doc)
-    // The server itself is not a participant.
-    this.awareness.setLocalState(null)
-    this.awareness.on('update', this.onUpdate)
-  }
+  ) {}
 
   /** Sends `connection` every current state (nothing when there are none). */
   greet(connection: Connection): void {
-    if (this.awareness.getStates().size > 0) connection.send(this.everyone())
+    if (this.present > 0) connection.send(this.everyone())
   }
 
   /** Answers a query-awareness message. */
@@ -52,9 +70,13 @@ export class Presence {
 
   /** Removes exactly the states `connection` announced, with a broadcast. */
   leave(connection: Connection): void {
-    if (connection.awarenessIds.size === 0) return
-    for (const id of connection.awarenessIds) if (this.owners.get(id) === connection) this.owners.delete(id)
-    awarenessProtocol.removeAwarenessStates(this.awareness, [...connection.awarenessIds], null)
+    for (const id of connection.awarenessIds) {
+      const client = this.clients.get(id)
+      if (client?.owner !== connection) continue
+      client.owner = null
+      this.remove(id, client)
+    }
+    connection.awarenessIds.clear()
   }
 
   /**
@@ -70,17 +92,21 @@ export class Presence {
         `awareness update over ${this.options.maxAwarenessBytes} bytes`,
       )
     }
+    const kept: AwarenessEntry[] = []
     let fresh = 0
-    for (const { clientId, clock, removed } of awarenessEntries(update)) {
-      // Stock clients echo every state they receive (same clock: no effect). Only entries that
-      // would change something count, by y-protocols' rule (a newer clock, or a removal at the
-      // same clock).
-      const current = this.awareness.meta.get(clientId)?.clock ?? -1
-      const effective =
-        clock > current || (clock === current && removed && this.awareness.states.has(clientId))
-      if (!effective) continue
-      const owner = this.owners.get(clientId)
-      if (owner === undefined) fresh++
+    for (const entry of awarenessEntries(update)) {
+      // Stock clients send back every state they receive (same clock: no effect). Only entries
+      // that would change something count, by y-protocols' rule: a newer clock, or a removal at
+      // the same clock of a present state.
+      const client = this.clients.get(entry.clientId)
+      const clock = client?.clock ?? 0
+      const changes =
+        entry.clock > clock || (entry.clock === clock && client?.entry != null && isRemoval(entry.state))
+      if (!changes) continue
+      assertJsonState(entry.state)
+      kept.push(entry)
+      const owner = client?.owner ?? null
+      if (owner === null) fresh++
       else if (owner !== connection) {
         // A client back on a new socket while its old one hangs on silently (a network switch):
         // if the old one is gone, it fails this ping and leaves, taking its states with it, and
@@ -88,11 +114,12 @@ export class Presence {
         owner.probe(OWNER_PROBE_MS)
         connection.reject(
           'TANDEM_ERR_AWARENESS_NOT_OWNED',
-          `awareness update for client ${clientId} of another connection dropped`,
+          `awareness update for client ${entry.clientId} of another connection dropped`,
         )
         return
       }
     }
+    if (kept.length === 0) return
     if (connection.awarenessIds.size + fresh > MAX_AWARENESS_IDS_PER_CONNECTION) {
       throw new ConnectionError(
         'TANDEM_ERR_AWARENESS_TOO_BIG',
@@ -100,46 +127,39 @@ export class Presence {
         `more than ${MAX_AWARENESS_IDS_PER_CONNECTION} awareness clients on one connection`,
       )
     }
-    try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, connection)
-    } catch (cause) {
-      throw invalidPayload('invalid awareness update', cause)
+    const now = performance.now()
+    for (const { clientId, clock, state, bytes } of kept) {
+      let client = this.clients.get(clientId)
+      if (!client) {
+        client = { clock, entry: null, updatedAt: now, owner: null }
+        this.clients.set(clientId, client)
+      }
+      const was = client.entry
+      client.clock = clock
+      client.updatedAt = now
+      if (isRemoval(state)) {
+        if (was === null) continue
+        client.entry = null
+        this.present--
+        client.owner = null
+        connection.awarenessIds.delete(clientId)
+      } else {
+        // Copied: `bytes` is a view of the socket's read buffer.
+        client.entry = bytes.slice()
+        if (was === null) this.present++
+        client.owner = connection
+        connection.awarenessIds.add(clientId)
+      }
+      this.changed.add(clientId)
     }
+    this.scheduleFlush()
   }
 
   destroy(): void {
     if (this.destroyed) return
     this.destroyed = true
     if (this.timer) clearTimeout(this.timer)
-    this.awareness.destroy()
-  }
-
-  private everyone(): Uint8Array {
-    return encodeAwareness(
-      awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()]),
-    )
-  }
-
-  private readonly onUpdate = (
-    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    origin: unknown,
-  ): void => {
-    if (origin instanceof Connection) {
-      for (const id of [...added, ...updated]) {
-        origin.awarenessIds.add(id)
-        this.owners.set(id, origin)
-      }
-      for (const id of removed) {
-        origin.awarenessIds.delete(id)
-        this.owners.delete(id)
-      }
-    }
-    for (const id of added) this.changed.add(id)
-    for (const id of updated) this.changed.add(id)
-    for (const id of removed) this.changed.add(id)
-    // Coalesced: one frame per room per window carries every client's latest state, instead of
-    // one frame per cursor move per receiver.
-    this.timer ??= setTimeout(this.flush, this.options.flushMs)
+    if (this.sweeper) clearInterval(this.sweeper)
   }
 
   /** Sends the changes collected so far now, instead of at the end of the window. */
@@ -149,7 +169,7 @@ export class Presence {
     if (this.destroyed || this.changed.size === 0) return
     const changed = [...this.changed]
     this.changed.clear()
-    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
+    const frame = encodeAwarenessEntries(changed.map((id) => this.entryOf(id)))
     // A frame of one connection's own states is no news to it. It goes back only as a keepalive:
     // the stock client drops a connection that hears nothing for 30 s, and renews its own state
     // every 15 s, so the echo reaches a client that is alone or has not heard from us lately.
@@ -161,12 +181,63 @@ export class Presence {
     }
   }
 
+  /** Marks a present client as gone (its clock one ahead, as y-protocols does) for the next flush. */
+  private remove(id: number, client: Client): void {
+    if (client.entry === null) return
+    client.entry = null
+    client.clock++
+    client.updatedAt = performance.now()
+    this.present--
+    this.changed.add(id)
+    this.scheduleFlush()
+  }
+
+  private scheduleFlush(): void {
+    if (this.destroyed) return
+    // Coalesced: one frame per room per window carries every client's latest state, instead of
+    // one frame per cursor move per receiver.
+    this.timer ??= setTimeout(this.flush, this.options.flushMs)
+    if (this.present > 0 && !this.sweeper) {
+      this.sweeper = setInterval(this.sweep, SWEEP_MS)
+      this.sweeper.unref()
+    }
+  }
+
+  /**
+   * Removes states not renewed within `outdatedTimeout` (stock clients renew every 15 s). The
+   * removal goes to the owner too: a stock client that is still there puts its state back.
+   */
+  private readonly sweep = (): void => {
+    const outdated = performance.now() - outdatedTimeout
+    for (const [id, client] of this.clients) {
+      if (client.entry === null || client.updatedAt > outdated) continue
+      client.owner?.awarenessIds.delete(id)
+      client.owner = null
+      this.remove(id, client)
+    }
+    if (this.present === 0 && this.sweeper) {
+      clearInterval(this.sweeper)
+      this.sweeper = null
+    }
+  }
+
+  private entryOf(id: number): Uint8Array {
+    const client = this.clients.get(id) as Client
+    return client.entry ?? encodeRemoval(id, client.clock)
+  }
+
+  private everyone(): Uint8Array {
+    const entries: Uint8Array[] = []
+    for (const client of this.clients.values()) if (client.entry) entries.push(client.entry)
+    return encodeAwarenessEntries(entries)
+  }
+
   /** The one connection that owns every state in `ids`, or null when there is not exactly one. */
   private authorOf(ids: readonly number[]): Connection | null {
     let author: Connection | null = null
     for (const id of ids) {
-      const owner = this.owners.get(id)
-      if (owner === undefined || (author !== null && owner !== author)) return null
+      const owner = this.clients.get(id)?.owner ?? null
+      if (owner === null || (author !== null && owner !== author)) return null
       author = owner
     }
     return author

@@ -150,14 +150,16 @@ export function encodeSaved(seq: number): Uint8Array {
 export interface AwarenessEntry {
   readonly clientId: number
   readonly clock: number
-  /** The entry says the client left (its state is `null`). */
-  readonly removed: boolean
+  /** The client's state as JSON text, not decoded. */
+  readonly state: Uint8Array
+  /** The whole entry (client ID, clock and state) as it came, to be relayed as is. */
+  readonly bytes: Uint8Array
 }
 
 /**
- * The clients an awareness update speaks for, with the clock it claims for each (y-protocols layout:
- * count, then per entry the client ID, its clock and its JSON state). Throws a ConnectionError when
- * the bytes do not parse.
+ * The entries of an awareness update, undecoded (y-protocols layout: count, then per entry the
+ * client ID, its clock and its JSON state). Throws a ConnectionError when the bytes do not parse;
+ * the JSON itself is checked by {@link assertJsonState}, only for entries that are kept.
  */
 export function awarenessEntries(update: Uint8Array): AwarenessEntry[] {
   const decoder = decoding.createDecoder(update)
@@ -165,17 +167,55 @@ export function awarenessEntries(update: Uint8Array): AwarenessEntry[] {
     const count = decoding.readVarUint(decoder)
     const entries: AwarenessEntry[] = []
     for (let i = 0; i < count; i++) {
+      const start = decoder.pos
       const clientId = decoding.readVarUint(decoder)
       const clock = decoding.readVarUint(decoder)
-      // The JSON state itself is not needed, only whether it is `null`: skip it undecoded.
       const state = decoding.readVarUint8Array(decoder)
-      const removed = state.byteLength === 4 && String.fromCharCode(...state) === 'null'
-      entries.push({ clientId, clock, removed })
+      entries.push({ clientId, clock, state, bytes: update.subarray(start, decoder.pos) })
     }
     return entries
   } catch (cause) {
     throw invalidPayload('invalid awareness update', cause)
   }
+}
+
+const NULL_STATE = new TextEncoder().encode('null')
+
+/** Whether an entry's state is `null`: the client left. */
+export function isRemoval(state: Uint8Array): boolean {
+  return state.byteLength === 4 && NULL_STATE.every((byte, i) => state[i] === byte)
+}
+
+const utf8 = new TextDecoder()
+
+/**
+ * Throws a ConnectionError unless `state` is JSON that stock clients can parse (they `JSON.parse`
+ * every state they receive, and one that throws would cost them the rest of the message).
+ */
+export function assertJsonState(state: Uint8Array): void {
+  try {
+    JSON.parse(utf8.decode(state))
+  } catch (cause) {
+    throw invalidPayload('invalid awareness update: a state is not JSON', cause)
+  }
+}
+
+/** An awareness entry saying `clientId` left, at `clock`. */
+export function encodeRemoval(clientId: number, clock: number): Uint8Array {
+  return frame((e) => {
+    encoding.writeVarUint(e, clientId)
+    encoding.writeVarUint(e, clock)
+    encoding.writeVarUint8Array(e, NULL_STATE)
+  })
+}
+
+/** An awareness message of `entries` (each from `awarenessEntries` or `encodeRemoval`). */
+export function encodeAwarenessEntries(entries: readonly Uint8Array[]): Uint8Array {
+  const update = frame((e) => {
+    encoding.writeVarUint(e, entries.length)
+    for (const entry of entries) encoding.writeUint8Array(e, entry)
+  })
+  return encodeAwareness(update)
 }
 
 /** Whether a Yjs update carries nothing (what a client with no news sends as its sync step 2). */

@@ -98,7 +98,7 @@ export class Room implements MessageSink {
     private readonly options: RoomOptions,
   ) {
     this.records = stored.length
-    this.presence = new Presence(this.doc, this.connections, {
+    this.presence = new Presence(this.connections, {
       flushMs: options.awarenessFlushMs,
       keepaliveMs: options.keepaliveMs,
       maxAwarenessBytes: options.maxAwarenessBytes,

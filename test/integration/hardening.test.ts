@@ -43,6 +43,13 @@ describe('malformed input closes only the offending connection, with a precise c
       'invalid document update',
     ],
     ['invalid awareness bytes', [encodeAwareness(new Uint8Array([2, 1]))], 1007, 'invalid awareness update'],
+    [
+      'an awareness state that is not JSON',
+      // One entry: client 42, clock 1, state `{"cursor":` (10 bytes).
+      [encodeAwareness(new Uint8Array([1, 42, 1, 10, ...Buffer.from('{"cursor":')]))],
+      1007,
+      'a state is not JSON',
+    ],
     ['a saved marker without opting in', [new Uint8Array([100, 1])], 1002, 'saved markers need the saved=1'],
   ] as const)('%s', async (_what, frames, code, reason) => {
     const { running } = fixture

@@ -1,0 +1,139 @@
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import * as Y from 'yjs'
+import type { Connection } from '../../server/connection.js'
+import { ConnectionError } from '../../server/errors.js'
+import { Presence } from '../../server/presence.js'
+
+/**
+ * The room side of awareness, fed by real y-protocols Awareness instances and read back by one, so
+ * what stock clients make of the relayed bytes is what is checked. The peers stand in for sockets:
+ * the outdated-state sweep needs 30 s of (fake) time, which a socket test cannot wait for.
+ */
+class Peer {
+  readonly awarenessIds = new Set<number>()
+  lastSentAt = 0
+  readonly frames: Uint8Array[] = []
+  /** What a stock client of this peer sees. */
+  readonly view = new awarenessProtocol.Awareness(new Y.Doc())
+
+  send(frame: Uint8Array): void {
+    this.frames.push(frame)
+    this.lastSentAt = performance.now()
+    awarenessProtocol.applyAwarenessUpdate(this.view, payload(frame), 'server')
+  }
+  probe(): void {}
+  reject(): void {}
+  get connection(): Connection {
+    return this as unknown as Connection
+  }
+  stateOf(source: awarenessProtocol.Awareness): unknown {
+    return this.view.getStates().get(source.clientID)
+  }
+}
+
+/** The awareness update an awareness frame carries. */
+function payload(frame: Uint8Array): Uint8Array {
+  const decoder = decoding.createDecoder(frame)
+  expect(decoding.readVarUint(decoder)).toBe(1)
+  return decoding.readVarUint8Array(decoder)
+}
+
+const update = (source: awarenessProtocol.Awareness) =>
+  awarenessProtocol.encodeAwarenessUpdate(source, [source.clientID])
+
+describe('presence', () => {
+  let alice: Peer
+  let bob: Peer
+  let presence: Presence
+  beforeEach(() => {
+    vi.useFakeTimers()
+    alice = new Peer()
+    bob = new Peer()
+    presence = new Presence(new Set([alice.connection, bob.connection]), {
+      flushMs: 30,
+      keepaliveMs: 10_000,
+      maxAwarenessBytes: 65_536,
+    })
+  })
+  afterEach(() => {
+    presence.destroy()
+    vi.useRealTimers()
+  })
+
+  it('relays states as their clients sent them, and a leave as a removal stock clients apply', () => {
+    const a = new awarenessProtocol.Awareness(new Y.Doc())
+    a.setLocalState({ user: { name: 'Alice', colour: '#f00' }, cursor: { anchor: 3, head: 5 } })
+    presence.apply(alice.connection, update(a))
+    presence.flush()
+    expect(bob.stateOf(a)).toEqual(a.getLocalState())
+    expect(alice.frames).toEqual([]) // no echo of a busy client's own state
+
+    // A newcomer gets everyone in one frame, byte for byte what y-protocols encodes.
+    const carol = new Peer()
+    presence.greet(carol.connection)
+    expect(carol.frames).toHaveLength(1)
+    expect(carol.stateOf(a)).toEqual(a.getLocalState())
+
+    presence.leave(alice.connection)
+    presence.flush()
+    expect(bob.view.getStates().has(a.clientID)).toBe(false)
+    expect(alice.awarenessIds.size).toBe(0)
+  })
+
+  it('ignores an echo at the same clock, and takes a newer one', () => {
+    const a = new awarenessProtocol.Awareness(new Y.Doc())
+    a.setLocalStateField('cursor', 1)
+    presence.apply(alice.connection, update(a))
+    presence.flush()
+    const sent = bob.frames.length
+    presence.apply(bob.connection, update(a)) // a stock client sending back what it received
+    presence.flush()
+    expect(bob.frames).toHaveLength(sent)
+    a.setLocalStateField('cursor', 2)
+    presence.apply(alice.connection, update(a))
+    presence.flush()
+    expect(bob.stateOf(a)).toEqual({ cursor: 2 })
+  })
+
+  it('removes a state not renewed within 30 s, and keeps one that is', () => {
+    const quiet = new awarenessProtocol.Awareness(new Y.Doc())
+    const renewing = new awarenessProtocol.Awareness(new Y.Doc())
+    quiet.setLocalStateField('user', 'quiet')
+    renewing.setLocalStateField('user', 'renewing')
+    presence.apply(alice.connection, update(quiet))
+    presence.apply(alice.connection, update(renewing))
+    vi.advanceTimersByTime(15_000)
+    renewing.setLocalState(renewing.getLocalState()) // what stock clients do every 15 s
+    presence.apply(alice.connection, update(renewing))
+    vi.advanceTimersByTime(16_000)
+    expect(bob.view.getStates().has(quiet.clientID)).toBe(false)
+    expect(bob.stateOf(renewing)).toEqual({ user: 'renewing' })
+    // The removal reaches its owner too: a stock client still there puts its state back.
+    expect(alice.view.getStates().has(quiet.clientID)).toBe(false)
+    quiet.on('update', () => presence.apply(alice.connection, update(quiet)))
+    awarenessProtocol.applyAwarenessUpdate(quiet, payload(alice.frames.at(-1)!), 'server')
+    presence.flush()
+    expect(bob.stateOf(quiet)).toEqual({ user: 'quiet' })
+  })
+
+  it('refuses a state that is not JSON with 1007, relaying nothing', () => {
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, 1) // one entry
+    encoding.writeVarUint(e, 42) // client ID
+    encoding.writeVarUint(e, 1) // clock
+    encoding.writeVarString(e, '{"cursor":')
+    let error: unknown
+    try {
+      presence.apply(alice.connection, encoding.toUint8Array(e))
+    } catch (thrown) {
+      error = thrown
+    }
+    expect(error).toBeInstanceOf(ConnectionError)
+    expect(error).toMatchObject({ closeCode: 1007 })
+    presence.flush()
+    expect(bob.frames).toEqual([])
+  })
+})
