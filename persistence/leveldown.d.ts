@@ -18,6 +18,12 @@ declare module 'leveldown' {
     next(cb: (err: Error | undefined | null, key?: Buffer, value?: Buffer) => void): void
     end(cb: (err?: Error | null) => void): void
   }
+  /** A batch built one operation at a time, each handed to LevelDB's WriteBatch as it comes. */
+  export interface ChainedBatch {
+    put(key: Buffer, value: Buffer): ChainedBatch
+    del(key: Buffer): ChainedBatch
+    write(options: { sync?: boolean }, cb: (err?: Error | null) => void): void
+  }
   export interface LevelDown {
     readonly status: string
     open(
@@ -27,6 +33,7 @@ declare module 'leveldown' {
     close(cb: (err?: Error | null) => void): void
     get(key: Buffer, options: { asBuffer?: boolean }, cb: Callback<Buffer>): void
     batch(ops: readonly BatchOp[], options: { sync?: boolean }, cb: (err?: Error | null) => void): void
+    batch(): ChainedBatch
     iterator(options: IteratorOptions): Iterator
     compactRange(start: Buffer, end: Buffer, cb: (err?: Error | null) => void): void
   }
