@@ -7,6 +7,7 @@ import {
   awarenessEntries,
   encodeAwarenessEntries,
   encodeRemoval,
+  entryText,
   isRemoval,
 } from './protocol.js'
 
@@ -28,8 +29,8 @@ export interface PresenceOptions {
 /** What the room knows of one awareness client ID (kept after it leaves, like y-protocols). */
 interface Client {
   clock: number
-  /** Its current state's entry, as the client sent it; null once it left. */
-  entry: Uint8Array | null
+  /** Its current state's entry, the bytes the client sent (see `entryText`); null once it left. */
+  entry: string | null
   /** performance.now() of its last change, for the outdated-state sweep. */
   updatedAt: number
   /** The connection that announced it: no one else may speak for it. */
@@ -70,13 +71,11 @@ export class Presence {
 
   /** Removes exactly the states `connection` announced, with a broadcast. */
   leave(connection: Connection): void {
-    for (const id of connection.awarenessIds) {
-      const client = this.clients.get(id)
-      if (client?.owner !== connection) continue
+    for (const [id, client] of this.clients) {
+      if (client.owner !== connection) continue
       client.owner = null
       this.remove(id, client)
     }
-    connection.awarenessIds.clear()
   }
 
   /**
@@ -120,7 +119,7 @@ export class Presence {
       }
     }
     if (kept.length === 0) return
-    if (connection.awarenessIds.size + fresh > MAX_AWARENESS_IDS_PER_CONNECTION) {
+    if (fresh > 0 && this.ownedBy(connection) + fresh > MAX_AWARENESS_IDS_PER_CONNECTION) {
       throw new ConnectionError(
         'TANDEM_ERR_AWARENESS_TOO_BIG',
         CloseCode.PolicyViolation,
@@ -142,13 +141,10 @@ export class Presence {
         client.entry = null
         this.present--
         client.owner = null
-        connection.awarenessIds.delete(clientId)
       } else {
-        // Copied: `bytes` is a view of the socket's read buffer.
-        client.entry = bytes.slice()
+        client.entry = entryText(bytes)
         if (was === null) this.present++
         client.owner = connection
-        connection.awarenessIds.add(clientId)
       }
       this.changed.add(clientId)
     }
@@ -211,7 +207,6 @@ export class Presence {
     const outdated = performance.now() - outdatedTimeout
     for (const [id, client] of this.clients) {
       if (client.entry === null || client.updatedAt > outdated) continue
-      client.owner?.awarenessIds.delete(id)
       client.owner = null
       this.remove(id, client)
     }
@@ -221,13 +216,20 @@ export class Presence {
     }
   }
 
-  private entryOf(id: number): Uint8Array {
+  /** How many client IDs `connection` speaks for (a connection has one or two: no index kept). */
+  private ownedBy(connection: Connection): number {
+    let owned = 0
+    for (const client of this.clients.values()) if (client.owner === connection) owned++
+    return owned
+  }
+
+  private entryOf(id: number): string {
     const client = this.clients.get(id) as Client
     return client.entry ?? encodeRemoval(id, client.clock)
   }
 
   private everyone(): Uint8Array {
-    const entries: Uint8Array[] = []
+    const entries: string[] = []
     for (const client of this.clients.values()) if (client.entry) entries.push(client.entry)
     return encodeAwarenessEntries(entries)
   }

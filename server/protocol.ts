@@ -200,22 +200,40 @@ export function assertJsonState(state: Uint8Array): void {
   }
 }
 
-/** An awareness entry saying `clientId` left, at `clock`. */
-export function encodeRemoval(clientId: number, clock: number): Uint8Array {
-  return frame((e) => {
-    encoding.writeVarUint(e, clientId)
-    encoding.writeVarUint(e, clock)
-    encoding.writeVarUint8Array(e, NULL_STATE)
-  })
+/**
+ * An entry's bytes as a one-byte string (one latin1 character per byte): how presence keeps the
+ * entries it relays, in a third of the memory a typed array that small takes.
+ */
+export function entryText(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
-/** An awareness message of `entries` (each from `awarenessEntries` or `encodeRemoval`). */
-export function encodeAwarenessEntries(entries: readonly Uint8Array[]): Uint8Array {
-  const update = frame((e) => {
-    encoding.writeVarUint(e, entries.length)
-    for (const entry of entries) encoding.writeUint8Array(e, entry)
+/** An awareness entry saying `clientId` left, at `clock` (as `entryText`). */
+export function encodeRemoval(clientId: number, clock: number): string {
+  return entryText(
+    frame((e) => {
+      encoding.writeVarUint(e, clientId)
+      encoding.writeVarUint(e, clock)
+      encoding.writeVarUint8Array(e, NULL_STATE)
+    }),
+  )
+}
+
+/** An awareness message of `entries` (from `entryText` or `encodeRemoval`). */
+export function encodeAwarenessEntries(entries: readonly string[]): Uint8Array {
+  let bytes = 0
+  for (const entry of entries) bytes += entry.length
+  const count = frame((e) => encoding.writeVarUint(e, entries.length))
+  const head = frame((e) => {
+    encoding.writeVarUint(e, MessageType.Awareness)
+    encoding.writeVarUint(e, count.byteLength + bytes)
+    encoding.writeUint8Array(e, count)
   })
-  return encodeAwareness(update)
+  const message = Buffer.allocUnsafe(head.byteLength + bytes)
+  message.set(head)
+  let at = head.byteLength
+  for (const entry of entries) at += message.write(entry, at, 'latin1')
+  return message
 }
 
 /** Whether a Yjs update carries nothing (what a client with no news sends as its sync step 2). */

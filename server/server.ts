@@ -261,12 +261,13 @@ export class TandemServer extends EventEmitter<TandemEvents> {
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     let target: UpgradeTarget
-    const address = clientAddress(req, this.options.trustProxy)
+    // Read only when counted: once read, the socket keeps its own copy (a megabyte per 10,000).
+    const address = this.options.maxConnectionsPerIp > 0 ? clientAddress(req, this.options.trustProxy) : null
     try {
       if (this.closing) throw new HttpError('TANDEM_ERR_SHUTTING_DOWN', 503, 'server is shutting down')
       target = parseUpgradeTarget(req.url, this.options.maxRoomNameBytes)
       checkOrigin(req, this.options.allowedOrigins)
-      if (!this.perIp.acquire(address)) {
+      if (address !== null && !this.perIp.acquire(address)) {
         throw new HttpError(
           'TANDEM_ERR_TOO_MANY_CONNECTIONS',
           429,
@@ -276,15 +277,23 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     } catch (error) {
       if (!(error instanceof HttpError)) throw error
       this.stats.countError(error.code)
-      this.log.info({ url: req.url, address, status: error.status, code: error.code }, error.message)
+      this.log.info(
+        {
+          url: req.url,
+          address: address ?? clientAddress(req, this.options.trustProxy),
+          status: error.status,
+          code: error.code,
+        },
+        error.message,
+      )
       refuseUpgrade(socket, error)
       return
     }
-    releaseOnClose(socket, this.perIp, address)
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, target, req, address))
+    if (address !== null) releaseOnClose(socket, this.perIp, address)
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, target, req))
   }
 
-  private onConnection(ws: WebSocket, target: UpgradeTarget, req: IncomingMessage, address: string): void {
+  private onConnection(ws: WebSocket, target: UpgradeTarget, req: IncomingMessage): void {
     const rooms = this.rooms
     if (!rooms || this.closing) {
       ws.close(CloseCode.GoingAway, 'server is shutting down')
@@ -311,7 +320,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       room: target.room,
       token: tokenOf(target.params, req.headers),
       headers: req.headers,
-      remoteAddress: address,
+      remoteAddress: clientAddress(req, this.options.trustProxy),
     }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {

@@ -122,8 +122,12 @@ describe('JWT auth (--auth-secret)', () => {
 })
 
 describe('the authenticate hook', () => {
+  const addresses = new Set<string | undefined>()
   const fixture = useServer({
-    async authenticate({ room, headers, token: t }) {
+    // Without a per-address limit the address is read only for the hook.
+    maxConnectionsPerIp: 0,
+    async authenticate({ room, headers, token: t, remoteAddress }) {
+      addresses.add(remoteAddress)
       if (headers.cookie !== 'session=ok' && t !== 'ok') throw AuthError.unauthorized('no session')
       if (room.startsWith('private/')) throw AuthError.forbidden('not yours')
       return { user: { id: 'cookie-user' }, mode: room.startsWith('ro/') ? 'ro' : 'rw' }
@@ -146,6 +150,7 @@ describe('the authenticate hook', () => {
     const cookie = rawSocket(`${fixture.running.url}/open`, { headers: { cookie: 'session=ok' } })
     await cookie.opened
     cookie.ws.close()
+    expect([...addresses]).toEqual(['127.0.0.1'])
   })
 
   it('applies the mode it returns', async () => {
