@@ -19,7 +19,7 @@ export interface LevelStoreOptions {
   readonly fsync?: boolean
   /**
    * Group-commit window in ms: at most one batch starts per window, so under load many updates
-   * share one LevelDB write; when writes are rare, a write starts at once. Default 5.
+   * share one LevelDB write; when writes are rare, a write starts at once. Default 2.
    */
   readonly commitIntervalMs?: number
   /** Told about every batch written (or failed), for metrics. */
@@ -42,7 +42,7 @@ export interface BatchInfo {
 const META_INTERVAL_MS = 1000
 /** Quiet time after a compaction before LevelDB is asked to reclaim the space, in ms. */
 const RECLAIM_IDLE_MS = 1000
-const DEFAULT_COMMIT_INTERVAL_MS = 5
+const DEFAULT_COMMIT_INTERVAL_MS = 2
 /** A batch with this many records is written without waiting for the rest of the window. */
 const FULL_BATCH_OPS = 64
 const noop = (): void => undefined

@@ -40,7 +40,7 @@ export interface ServerOptions {
   /**
    * Group commit: under load, at most one store write starts per this window and every update
    * that arrives meanwhile joins it (less CPU per update, up to this much more latency); a write
-   * after a quiet spell starts at once. Default 5 ms.
+   * after a quiet spell starts at once. Default 2 ms.
    */
   readonly commitIntervalMs?: number
   /** Compact a document once it has this many stored update records. Default 500. */
@@ -121,7 +121,7 @@ export const DEFAULTS = {
   maxBufferedBytes: 16 * 1024 * 1024,
   maxQueuedMessages: 1000,
   pingIntervalMs: 30_000,
-  commitIntervalMs: 5,
+  commitIntervalMs: 2,
   compactAfterRecords: 500,
   persistRetryMs: 5_000,
   awarenessFlushMs: 30,
