@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises'
-import leveldown, { type BatchOp, type IteratorOptions, type LevelDown } from 'leveldown'
+import leveldown, { type BatchOp, type ChainedBatch, type IteratorOptions, type LevelDown } from 'leveldown'
 import {
   metaKey,
   metaRange,
@@ -44,7 +44,7 @@ const META_INTERVAL_MS = 1000
 const RECLAIM_IDLE_MS = 1000
 const DEFAULT_COMMIT_INTERVAL_MS = 2
 /** A batch with this many records is written without waiting for the rest of the window. */
-const FULL_BATCH_OPS = 64
+const FULL_BATCH_RECORDS = 64
 const noop = (): void => undefined
 
 /** Per-document counters; kept in memory for documents touched since open. */
@@ -64,16 +64,42 @@ interface DocState {
   metaAt: number
 }
 
-/** Everything written together in one LevelDB batch. */
-interface Batch {
-  readonly ops: BatchOp[]
-  readonly docs: Set<DocState>
+/**
+ * Everything written together in one LevelDB batch. Records go straight into LevelDB's own batch
+ * (leveldown's chained form): its array form reads each operation back through N-API property
+ * lookups, several times slower per record than handing over key and value.
+ */
+class Batch {
+  readonly docs = new Set<DocState>()
   /** Documents whose metadata record the batch rewrites (from their counters when it is written). */
-  readonly metas: Set<DocState>
-  bytes: number
+  readonly metas = new Set<DocState>()
+  records = 0
+  /** Bytes of documents (updates and compacted states). */
+  bytes = 0
   readonly done: Promise<void>
-  resolve(): void
-  reject(error: StoreError): void
+  resolve!: () => void
+  reject!: (error: StoreError) => void
+
+  constructor(private readonly chained: ChainedBatch) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve
+      this.reject = reject
+    })
+  }
+
+  put(key: Buffer, value: Buffer): void {
+    this.chained.put(key, value)
+    this.records++
+  }
+
+  del(key: Buffer): void {
+    this.chained.del(key)
+    this.records++
+  }
+
+  write(sync: boolean, callback: (err?: Error | null) => void): void {
+    this.chained.write({ sync }, callback)
+  }
 }
 
 /** Past this many cached documents, idle ones are forgotten (they are re-read when touched). */
@@ -163,11 +189,7 @@ class LevelStore implements DocStore {
       else this.metaLater(state)
       const now = Date.now()
       if (state.updates === 0) state.createdAt = now
-      batch.ops.push({
-        type: 'put',
-        key: updateKeyAt(state.keyPrefix, state.nextSeq++),
-        value: asBuffer(update),
-      })
+      batch.put(updateKeyAt(state.keyPrefix, state.nextSeq++), asBuffer(update))
       batch.bytes += update.byteLength
       state.updatedAt = now
       state.bytes += update.byteLength
@@ -179,12 +201,11 @@ class LevelStore implements DocStore {
   compact(name: string, state: Uint8Array): Promise<void> {
     const written = this.withState(name, (doc, batch) => {
       batch.metas.add(doc)
-      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
-        batch.ops.push({ type: 'del', key: updateKeyAt(doc.keyPrefix, seq) })
+      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++) batch.del(updateKeyAt(doc.keyPrefix, seq))
       const now = Date.now()
       if (doc.updates === 0) doc.createdAt = now
       doc.firstSeq = doc.nextSeq
-      batch.ops.push({ type: 'put', key: updateKeyAt(doc.keyPrefix, doc.nextSeq++), value: asBuffer(state) })
+      batch.put(updateKeyAt(doc.keyPrefix, doc.nextSeq++), asBuffer(state))
       batch.bytes += state.byteLength
       doc.updatedAt = now
       doc.bytes = state.byteLength
@@ -201,8 +222,7 @@ class LevelStore implements DocStore {
   delete(name: string): Promise<void> {
     return this.withState(name, (doc, batch) => {
       batch.metas.add(doc)
-      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
-        batch.ops.push({ type: 'del', key: updateKeyAt(doc.keyPrefix, seq) })
+      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++) batch.del(updateKeyAt(doc.keyPrefix, seq))
       doc.firstSeq = doc.nextSeq
       doc.bytes = 0
       doc.records = 0
@@ -286,12 +306,7 @@ class LevelStore implements DocStore {
     if (this.metaTimer) clearTimeout(this.metaTimer)
     this.metaTimer = null
     if (this.staleMeta.size === 0) return
-    const batch = this.collecting()
-    for (const state of this.staleMeta) {
-      batch.metas.add(state)
-      batch.docs.add(state)
-      state.lastWrite = batch.done
-    }
+    for (const state of this.staleMeta) this.queue(state).metas.add(state)
     this.staleMeta.clear()
     this.scheduleFlush()
   }
@@ -316,10 +331,8 @@ class LevelStore implements DocStore {
       return Promise.reject(new StoreError('TANDEM_ERR_STORE_CLOSED', 'the document store is closed'))
     const cached = this.docs.get(name)
     const enqueue = (state: DocState): Promise<void> => {
-      const batch = this.collecting()
+      const batch = this.queue(state)
       write(state, batch)
-      batch.docs.add(state)
-      state.lastWrite = batch.done
       this.scheduleFlush()
       return batch.done
     }
@@ -381,16 +394,16 @@ class LevelStore implements DocStore {
     return state
   }
 
+  /** The batch being collected, with `state` among the documents it writes. */
+  private queue(state: DocState): Batch {
+    const batch = this.collecting()
+    batch.docs.add(state)
+    state.lastWrite = batch.done
+    return batch
+  }
+
   private collecting(): Batch {
-    if (!this.next) {
-      let resolve!: () => void
-      let reject!: (error: StoreError) => void
-      const done = new Promise<void>((res, rej) => {
-        resolve = res
-        reject = rej
-      })
-      this.next = { ops: [], docs: new Set(), metas: new Set(), bytes: 0, done, resolve, reject }
-    }
+    this.next ??= new Batch(this.db.batch())
     return this.next
   }
 
@@ -406,7 +419,7 @@ class LevelStore implements DocStore {
     if (this.inFlight || !batch || this.flushSoon) return
     const interval = this.options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS
     const wait =
-      batch.ops.length >= FULL_BATCH_OPS || this.draining
+      batch.records >= FULL_BATCH_RECORDS || this.draining
         ? 0
         : this.lastFlushAt + interval - performance.now()
     if (wait > 0) {
@@ -436,20 +449,10 @@ class LevelStore implements DocStore {
     for (const state of batch.metas) {
       this.staleMeta.delete(state)
       state.metaAt = started
-      batch.ops.push(
-        state.updates === 0
-          ? { type: 'del', key: metaKey(state.name) }
-          : { type: 'put', key: metaKey(state.name), value: encodeMeta(state) },
-      )
+      if (state.updates === 0) batch.del(metaKey(state.name))
+      else batch.put(metaKey(state.name), encodeMeta(state))
     }
-    // A chained batch: leveldown's array form reads each operation's fields back through N-API
-    // property lookups, several times slower per record than handing over key and value.
-    const chained = this.db.batch()
-    for (const op of batch.ops) {
-      if (op.type === 'put') chained.put(op.key, op.value)
-      else chained.del(op.key)
-    }
-    chained.write({ sync: this.options.fsync === true }, (err) => {
+    batch.write(this.options.fsync === true, (err) => {
       this.inFlight = null
       const error = err
         ? new StoreError(
@@ -470,7 +473,7 @@ class LevelStore implements DocStore {
       }
       this.options.onBatch?.({
         durationMs: performance.now() - started,
-        records: batch.ops.length,
+        records: batch.records,
         bytes: batch.bytes,
         error,
       })

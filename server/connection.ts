@@ -27,8 +27,9 @@ export interface ConnectionOptions {
 
 const settled: Promise<void> = Promise.resolve()
 const CONNECTION = Symbol('tandem.connection')
-/** The connection of a socket, for the listeners all sockets share. */
-const connectionOf = (socket: WebSocket) => (socket as WebSocket & { [CONNECTION]: Connection })[CONNECTION]
+/** A socket that knows its connection, for the listeners all sockets share. */
+type Tagged = WebSocket & { [CONNECTION]: Connection }
+const connectionOf = (socket: WebSocket) => (socket as Tagged)[CONNECTION]
 /** Shared by every connection of a server without auth (one object, not one per socket). */
 const ANONYMOUS: Access = Object.freeze({ user: Object.freeze({ id: 'anonymous' }), mode: 'rw' })
 
@@ -77,7 +78,7 @@ export class Connection {
     this.rate = options.rateLimits ? new RateLimit(options.rateLimits, performance.now()) : null
     // One set of listeners for every socket, which finds its connection on the socket: three
     // closures per socket would cost a quarter of a kilobyte each at 10,000 sockets.
-    ;(socket as WebSocket & { [CONNECTION]: Connection })[CONNECTION] = this
+    ;(socket as Tagged)[CONNECTION] = this
     socket.on('message', Connection.listeners.message)
     socket.on('pong', Connection.listeners.pong)
     socket.on('close', Connection.listeners.close)
@@ -163,13 +164,18 @@ export class Connection {
     // limit once, before the burst, or every burst would look like a slow consumer.
     if (!this.isOpen || this.overLimit()) return
     this.corked = true
-    ;(this.socket as unknown as { _socket?: Socket })._socket?.cork()
+    this.raw?.cork()
   }
 
   uncork(): void {
     if (!this.corked) return
     this.corked = false
-    ;(this.socket as unknown as { _socket?: Socket })._socket?.uncork()
+    this.raw?.uncork()
+  }
+
+  /** ws's underlying socket, set once the upgrade is done. */
+  private get raw(): Socket | undefined {
+    return (this.socket as unknown as { _socket?: Socket })._socket
   }
 
   /** Closes a consumer whose send buffer is over the limit (it will reconnect and resync). */

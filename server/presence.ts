@@ -47,8 +47,6 @@ interface Client {
  */
 export class Presence {
   private readonly clients = new Map<number, Client>()
-  /** Client IDs with a current state. */
-  private present = 0
   private readonly changed = new Set<number>()
   private timer: NodeJS.Timeout | null = null
   private sweeper: NodeJS.Timeout | null = null
@@ -61,7 +59,7 @@ export class Presence {
 
   /** Sends `connection` every current state (nothing when there are none). */
   greet(connection: Connection): void {
-    if (this.present > 0) connection.send(this.everyone())
+    if (this.hasStates()) connection.send(this.everyone())
   }
 
   /** Answers a query-awareness message. */
@@ -133,18 +131,19 @@ export class Presence {
         client = { clock, entry: null, updatedAt: now, owner: null }
         this.clients.set(clientId, client)
       }
-      const was = client.entry
       client.clock = clock
       client.updatedAt = now
       if (isRemoval(state)) {
-        if (was === null) continue
+        if (client.entry === null) continue
         client.entry = null
-        this.present--
         client.owner = null
       } else {
         client.entry = entryText(bytes)
-        if (was === null) this.present++
         client.owner = connection
+        if (!this.sweeper) {
+          this.sweeper = setInterval(this.sweep, SWEEP_MS)
+          this.sweeper.unref()
+        }
       }
       this.changed.add(clientId)
     }
@@ -183,7 +182,6 @@ export class Presence {
     client.entry = null
     client.clock++
     client.updatedAt = performance.now()
-    this.present--
     this.changed.add(id)
     this.scheduleFlush()
   }
@@ -193,10 +191,6 @@ export class Presence {
     // Coalesced: one frame per room per window carries every client's latest state, instead of
     // one frame per cursor move per receiver.
     this.timer ??= setTimeout(this.flush, this.options.flushMs)
-    if (this.present > 0 && !this.sweeper) {
-      this.sweeper = setInterval(this.sweep, SWEEP_MS)
-      this.sweeper.unref()
-    }
   }
 
   /**
@@ -205,12 +199,17 @@ export class Presence {
    */
   private readonly sweep = (): void => {
     const outdated = performance.now() - outdatedTimeout
+    let present = false
     for (const [id, client] of this.clients) {
-      if (client.entry === null || client.updatedAt > outdated) continue
-      client.owner = null
-      this.remove(id, client)
+      if (client.entry === null) continue
+      if (client.updatedAt > outdated) present = true
+      else {
+        client.owner = null
+        this.remove(id, client)
+      }
     }
-    if (this.present === 0 && this.sweeper) {
+    // Started again by the next state stored.
+    if (!present && this.sweeper) {
       clearInterval(this.sweeper)
       this.sweeper = null
     }
@@ -221,6 +220,11 @@ export class Presence {
     let owned = 0
     for (const client of this.clients.values()) if (client.owner === connection) owned++
     return owned
+  }
+
+  private hasStates(): boolean {
+    for (const client of this.clients.values()) if (client.entry !== null) return true
+    return false
   }
 
   private entryOf(id: number): string {

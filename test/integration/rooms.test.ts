@@ -10,6 +10,14 @@ const fixture = useServer({ pingIntervalMs: 100, keepaliveMs: KEEPALIVE_MS })
 const client = fixture.client
 const text = (c: Client) => c.doc.getText('t').toString()
 const socket = (c: Client) => c.provider.ws as unknown as WebSocket
+const cursorOf = (of: Client, on: Client) => on.provider.awareness.getStates().get(of.doc.clientID)?.cursor
+
+/** Two clients of `room`, synced. */
+async function pair(room: string): Promise<[Client, Client]> {
+  const clients: [Client, Client] = [client(room), client(room)]
+  await Promise.all(clients.map((c) => c.synced()))
+  return clients
+}
 
 /** The awareness client IDs an awareness frame carries, or null for another kind of frame. */
 function awarenessClients(frame: ArrayBuffer): number[] | null {
@@ -66,9 +74,7 @@ describe('awareness', () => {
     [...c.provider.awareness.getStates().values()].map((s) => s.user).filter(Boolean)
 
   it('relays awareness and removes it when the client disconnects', async () => {
-    const a = client('aw')
-    const b = client('aw')
-    await Promise.all([a.synced(), b.synced()])
+    const [a, b] = await pair('aw')
     a.provider.awareness.setLocalStateField('user', 'alice')
     await waitFor(b.provider.awareness, 'change', () => presence(b).includes('alice'))
     a.provider.disconnect()
@@ -78,9 +84,7 @@ describe('awareness', () => {
 
   for (const how of ['destroyed without a close frame', 'silent (no pong)'] as const) {
     it(`removes the awareness of a client whose socket is ${how}`, async () => {
-      const a = client('gone')
-      const b = client('gone')
-      await Promise.all([a.synced(), b.synced()])
+      const [a, b] = await pair('gone')
       a.provider.awareness.setLocalStateField('user', 'alice')
       await waitFor(b.provider.awareness, 'change', () => presence(b).includes('alice'))
       a.provider.shouldConnect = false
@@ -93,32 +97,25 @@ describe('awareness', () => {
   }
 
   it('coalesces a burst of cursor moves into few frames that end in the latest state', async () => {
-    const a = client('burst')
-    const b = client('burst')
-    await Promise.all([a.synced(), b.synced()])
+    const [a, b] = await pair('burst')
     let frames = 0
     socket(b).on('message', (data: ArrayBuffer) => {
       if (awarenessClients(data)?.includes(a.doc.clientID)) frames++
     })
     for (let i = 1; i <= 50; i++) a.provider.awareness.setLocalStateField('cursor', i)
-    const cursorOfA = () => b.provider.awareness.getStates().get(a.doc.clientID)?.cursor
-    await waitFor(b.provider.awareness, 'change', () => cursorOfA() === 50)
+    await waitFor(b.provider.awareness, 'change', () => cursorOf(a, b) === 50)
     expect(frames).toBeGreaterThanOrEqual(1)
     expect(frames).toBeLessThanOrEqual(2)
   })
 
   it('sends a busy client no echo of its own cursor, and a quiet one its echo as a keepalive', async () => {
-    const a = client('echo')
-    const b = client('echo')
-    await Promise.all([a.synced(), b.synced()])
+    const [a, b] = await pair('echo')
     let echoes = 0
     // The stock provider receives ArrayBuffers.
     socket(a).on('message', (data: ArrayBuffer) => {
       const ids = awarenessClients(data)
       if (ids?.length === 1 && ids[0] === a.doc.clientID) echoes++
     })
-    const cursorOf = (of: Client, on: Client) =>
-      on.provider.awareness.getStates().get(of.doc.clientID)?.cursor
     a.provider.awareness.setLocalStateField('cursor', 1)
     await waitFor(b.provider.awareness, 'change', () => cursorOf(a, b) === 1)
     b.provider.awareness.setLocalStateField('cursor', 2)
