@@ -1,7 +1,9 @@
 /**
  * A light client that speaks y-protocols like a browser tab: its own Y.Doc and Awareness, sync step
  * 1/2, updates and cursor moves. A "present" client (of a large room) receives everything but
- * applies nothing, so the load process stays lighter than the server.
+ * applies nothing, so the load process stays lighter than the server. It also speaks Hocuspocus's
+ * framing of the same messages (document name first, a token message to open the document), for
+ * the comparison with that peer.
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
@@ -12,13 +14,20 @@ import * as Y from 'yjs'
 
 const SYNC = 0
 const AWARENESS = 1
+/** Hocuspocus's message types: a token opens a document (and is answered with this type too). */
+const HOCUSPOCUS_AUTH = 2
+const HOCUSPOCUS_TOKEN = 0
 
-/** Where every client of the load process reports what it sends and receives. */
+/**
+ * Where every client of the load process reports what it sends and receives. An edit is known by
+ * its author's client ID and the clock of its first character; an update received covers a range
+ * of clocks per author (one edit, or several that a server merged into one update).
+ */
 export interface Ledger {
-  /** An update left a client: its key and when. */
-  sent(key: string, atMs: number): void
-  /** An update reached a client. */
-  received(key: string, atMs: number, by: BenchClient): void
+  /** An edit left its author. */
+  sent(author: number, clock: number, atMs: number): void
+  /** An update carrying `author`'s clocks `from` (inclusive) to `to` (exclusive) reached `by`. */
+  received(author: number, from: number, to: number, atMs: number, by: BenchClient): void
 }
 
 export interface ClientOptions {
@@ -27,18 +36,17 @@ export interface ClientOptions {
   /** Apply received updates and awareness (a full participant) or only count them. */
   readonly apply: boolean
   readonly ledger: Ledger
+  /** Hocuspocus frames every message with the document's name (default: y-websocket's framing). */
+  readonly hocuspocus?: boolean
 }
 
-/**
- * The (client, clock) of an update's first struct: what identifies one edit across the wire
- * without decoding all of it (v1 update layout: clients, structs, client, clock, …).
- */
-export function updateKey(update: Uint8Array): string {
+/** The clock of a local edit's first character (v1 update layout: clients, structs, client, clock). */
+function firstClock(update: Uint8Array): number {
   const decoder = decoding.createDecoder(update)
   decoding.readVarUint(decoder)
   decoding.readVarUint(decoder)
-  const client = decoding.readVarUint(decoder)
-  return `${client}:${decoding.readVarUint(decoder)}`
+  decoding.readVarUint(decoder)
+  return decoding.readVarUint(decoder)
 }
 
 export class BenchClient {
@@ -47,9 +55,8 @@ export class BenchClient {
   readonly ws: WebSocket
   messagesIn = 0
   bytesIn = 0
-  updatesIn = 0
-  /** Keys of every update this client received. */
-  readonly keys = new Set<string>()
+  /** Per author, the clock up to which this client has received its edits (in order, over TCP). */
+  readonly received = new Map<number, number>()
   private readonly opened: Promise<void>
   private syncedResolve: (() => void) | null = null
   readonly synced: Promise<void>
@@ -71,7 +78,7 @@ export class BenchClient {
     )
     this.doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (origin === this) return
-      this.options.ledger.sent(updateKey(update), performance.now())
+      this.options.ledger.sent(this.doc.clientID, firstClock(update), performance.now())
       this.send((e) => {
         encoding.writeVarUint(e, SYNC)
         syncProtocol.writeUpdate(e, update)
@@ -93,6 +100,13 @@ export class BenchClient {
   /** Opens the socket and sends sync step 1 (and the initial awareness), like y-websocket. */
   async connect(expectServerSync: boolean): Promise<void> {
     await this.opened
+    if (this.options.hocuspocus) {
+      this.send((e) => {
+        encoding.writeVarUint(e, HOCUSPOCUS_AUTH)
+        encoding.writeVarUint(e, HOCUSPOCUS_TOKEN)
+        encoding.writeVarString(e, '')
+      })
+    }
     this.send((e) => {
       encoding.writeVarUint(e, SYNC)
       syncProtocol.writeSyncStep1(e, this.doc)
@@ -122,6 +136,7 @@ export class BenchClient {
   private send(write: (e: encoding.Encoder) => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return
     const e = encoding.createEncoder()
+    if (this.options.hocuspocus) encoding.writeVarString(e, this.options.room)
     write(e)
     this.ws.send(encoding.toUint8Array(e))
   }
@@ -130,6 +145,7 @@ export class BenchClient {
     this.messagesIn++
     this.bytesIn += message.byteLength
     const decoder = decoding.createDecoder(message)
+    if (this.options.hocuspocus) decoding.readVarString(decoder)
     const type = decoding.readVarUint(decoder)
     if (type === AWARENESS) {
       if (this.options.apply) {
@@ -157,11 +173,15 @@ export class BenchClient {
       this.syncedResolve?.()
       return
     }
-    // An update from someone else.
-    this.updatesIn++
-    const key = updateKey(payload)
-    this.keys.add(key)
-    this.options.ledger.received(key, performance.now(), this)
+    // An update: someone else's edits (Hocuspocus also sends a client's own back).
+    const at = performance.now()
+    const { from, to } = Y.parseUpdateMeta(payload)
+    for (const [author, start] of from) {
+      if (author === this.doc.clientID) continue
+      const end = to.get(author) as number
+      this.received.set(author, Math.max(end, this.received.get(author) ?? 0))
+      this.options.ledger.received(author, start, end, at, this)
+    }
     if (this.options.apply) Y.applyUpdate(this.doc, payload, this)
   }
 }

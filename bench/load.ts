@@ -17,16 +17,23 @@ export interface Measured extends LoadResult {
 
 type FromLoadgen =
   | { readonly type: 'connected' }
+  | { readonly type: 'measuring' }
   | { readonly type: 'done' }
   | { readonly type: 'result'; readonly result: LoadResult }
 
 export async function measureLoad(
   target: Target,
-  spec: Omit<LoadSpec, 'url' | 'expectServerSync'>,
+  spec: Omit<LoadSpec, 'url' | 'expectServerSync' | 'hocuspocus'>,
 ): Promise<Measured> {
   const server = await startTarget(target)
   try {
-    return await drive(server, { ...spec, url: server.url, expectServerSync: target === 'tandem' })
+    return await drive(server, {
+      ...spec,
+      url: server.url,
+      // The relay has no state of its own to sync from.
+      expectServerSync: target !== 'relay',
+      hocuspocus: target === 'hocuspocus',
+    })
   } finally {
     await server.stop()
     removeDataDir(server.dataDir)
@@ -46,13 +53,14 @@ function drive(server: ProcessUnderTest, spec: LoadSpec): Promise<Measured> {
         child.kill('SIGKILL')
         reject(new Error(`load against ${server.target} did not finish in time`))
       },
-      spec.durationMs + spec.settleTimeoutMs + 180_000,
+      spec.warmupMs + spec.durationMs + spec.settleTimeoutMs + 180_000,
     )
     child.on('message', (message: FromLoadgen) => {
       if (message.type === 'connected') {
         rssConnected = server.rssBytes()
-        cpuStart = server.cpuSeconds()
         child.send({ type: 'go' })
+      } else if (message.type === 'measuring') {
+        cpuStart = server.cpuSeconds()
       } else if (message.type === 'done') {
         cpuEnd = server.cpuSeconds()
       } else {

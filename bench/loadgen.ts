@@ -1,9 +1,12 @@
 /**
  * The load generator, a child process of the bench: opens the clients of a scenario against one
  * target, types and moves cursors on a schedule, and reports latency, traffic and convergence.
- * Talks to its parent over IPC: `connected` → (parent reads the server) → `go` → `done` → `result`.
+ * Talks to its parent over IPC: `connected` → (parent reads the server) → `go` → typing starts →
+ * `measuring` (after the warm-up; the parent reads the server's CPU) → `done` → `result`.
  * Every loop is bounded by a count and by time.
  */
+
+import * as Y from 'yjs'
 import { BenchClient, type Ledger } from './client.js'
 import { percentiles } from './stats.js'
 
@@ -11,6 +14,8 @@ export interface LoadSpec {
   readonly url: string
   /** Tandem answers sync step 1; the relay has no state of its own. */
   readonly expectServerSync: boolean
+  /** The target speaks Hocuspocus's framing. */
+  readonly hocuspocus: boolean
   readonly rooms: number
   readonly clientsPerRoom: number
   /** Clients per room that type; the others only move their cursor (and, unless `presentApply`, apply nothing). */
@@ -18,6 +23,11 @@ export interface LoadSpec {
   readonly presentApply: boolean
   /** Writers type every 100–200 ms; present clients move their cursor every ~`presentMoveMs`. */
   readonly presentMoveMs: number
+  /**
+   * Typing before the measured window, so that what is measured is the steady state of a server
+   * that has been running (its hot code compiled), for both targets alike.
+   */
+  readonly warmupMs: number
   readonly durationMs: number
   /** Idle clients: connect, sync, do nothing (the connections scenario). */
   readonly idle: boolean
@@ -59,14 +69,23 @@ async function next(): Promise<FromParent> {
 }
 
 async function run(spec: LoadSpec): Promise<void> {
-  const sentAt = new Map<string, number>()
+  /** Per author, when each of its edits (by first clock) was sent. */
+  const sentAt = new Map<number, Map<number, number>>()
   const latencies: number[] = []
   let measuring = false
   const ledger: Ledger = {
-    sent: (key, at) => sentAt.set(key, at),
-    received: (key, at) => {
-      const start = sentAt.get(key)
-      if (measuring && start !== undefined) latencies.push(at - start)
+    sent: (author, clock, at) => {
+      const edits = sentAt.get(author) ?? new Map<number, number>()
+      sentAt.set(author, edits.set(clock, at))
+    },
+    received: (author, from, to, at) => {
+      if (!measuring) return
+      const edits = sentAt.get(author)
+      // Edits are a few characters: the range holds one, or the few a server merged.
+      for (let clock = from; edits && clock < to; clock++) {
+        const start = edits.get(clock)
+        if (start !== undefined) latencies.push(at - start)
+      }
     },
   }
   const rooms: BenchClient[][] = []
@@ -76,7 +95,13 @@ async function run(spec: LoadSpec): Promise<void> {
     for (let c = 0; c < spec.clientsPerRoom; c++) {
       const writer = c < spec.writersPerRoom
       room.push(
-        new BenchClient({ url: spec.url, room: `room-${r}`, apply: writer || spec.presentApply, ledger }),
+        new BenchClient({
+          url: spec.url,
+          room: `room-${r}`,
+          apply: writer || spec.presentApply,
+          ledger,
+          hocuspocus: spec.hocuspocus,
+        }),
       )
     }
     rooms.push(room)
@@ -92,29 +117,25 @@ async function run(spec: LoadSpec): Promise<void> {
   await next()
 
   const counters = () => {
-    const total = { messages: 0, bytes: 0, updates: 0 }
+    const total = { messages: 0, bytes: 0 }
     for (const c of all) {
       total.messages += c.messagesIn
       total.bytes += c.bytesIn
-      total.updates += c.updatesIn
     }
     return total
   }
-  const before = counters()
-  const cpu0 = process.cpuUsage()
-  const started = performance.now()
-  measuring = true
   let edits = 0
   const timers: NodeJS.Timeout[] = []
+  const typingEnds = performance.now() + spec.warmupMs + spec.durationMs
   if (!spec.idle) {
     for (const room of rooms) {
       room.forEach((client, index) => {
         const writer = index < spec.writersPerRoom
         const tick = () => {
-          if (performance.now() - started >= spec.durationMs) return
+          if (performance.now() >= typingEnds) return
           if (writer) {
             client.type('abc'.slice(0, 1 + Math.floor(Math.random() * 3)))
-            edits++
+            if (measuring) edits++
             timers.push(setTimeout(tick, 100 + Math.random() * 100))
           } else {
             client.moveCursor()
@@ -125,6 +146,12 @@ async function run(spec: LoadSpec): Promise<void> {
       })
     }
   }
+  if (spec.warmupMs > 0) await sleep(spec.warmupMs)
+  send({ type: 'measuring' })
+  const before = counters()
+  const cpu0 = process.cpuUsage()
+  const started = performance.now()
+  measuring = true
   await sleep(spec.durationMs)
   for (const timer of timers) clearTimeout(timer)
   const windowSeconds = (performance.now() - started) / 1000
@@ -134,9 +161,13 @@ async function run(spec: LoadSpec): Promise<void> {
     const writers = room.slice(0, spec.writersPerRoom)
     const text = writers[0]?.doc.getText('t').toString()
     if (!writers.every((w) => w.doc.getText('t').toString() === text)) return false
-    const keys = new Set<string>()
-    for (const w of writers) for (const k of w.keys) keys.add(k)
-    return room.slice(spec.writersPerRoom).every((p) => p.keys.size >= keys.size)
+    return room
+      .slice(spec.writersPerRoom)
+      .every((p) =>
+        writers.every(
+          (w) => (p.received.get(w.doc.clientID) ?? 0) >= Y.getState(w.doc.store, w.doc.clientID),
+        ),
+      )
   }
   const settleBy = performance.now() + spec.settleTimeoutMs
   let convergedRooms = 0
@@ -154,7 +185,8 @@ async function run(spec: LoadSpec): Promise<void> {
     connectMs,
     edits,
     latencyMs: { ...percentiles(latencies), samples: latencies.length },
-    deliveredUpdates: after.updates - before.updates,
+    // Every edit delivered in the window has its latency sample.
+    deliveredUpdates: latencies.length,
     messagesToClients: after.messages - before.messages,
     bytesToClients: after.bytes - before.bytes,
     windowSeconds,

@@ -1,6 +1,7 @@
 /**
- * Processes under test: the Tandem server (the built CLI) or the baseline relay, each a child
- * process on a port of its own, measured from the outside through /proc.
+ * Processes under test: the Tandem server (the built CLI), the baseline relay, or a peer to
+ * compare with (Hocuspocus), each a child process on a port of its own, measured from the outside
+ * through /proc.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -8,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
-export type Target = 'relay' | 'tandem'
+export type Target = 'relay' | 'tandem' | 'hocuspocus'
 
 export interface ProcessUnderTest {
   readonly target: Target
@@ -26,39 +27,14 @@ export interface ProcessUnderTest {
 
 const CLOCK_TICKS_PER_SECOND = 100
 
-/** Starts `target`; Tandem gets a fresh data directory unless `dataDir` is given. */
+/** Starts `target`; a server that stores gets a fresh data directory unless `dataDir` is given. */
 export async function startTarget(
   target: Target,
   options: { readonly dataDir?: string; readonly fsync?: boolean } = {},
 ): Promise<ProcessUnderTest> {
   const dataDir =
-    target === 'tandem' ? (options.dataDir ?? mkdtempSync(join(tmpdir(), 'tandem-bench-'))) : null
-  const args =
-    target === 'relay'
-      ? ['dist/bench/relay.js']
-      : [
-          'dist/server/main.js',
-          '--port',
-          '0',
-          '--data-dir',
-          dataDir as string,
-          '--static-dir',
-          '',
-          '--log-level',
-          'info',
-          // The load comes from one address and floods on purpose: lift the per-client limits.
-          '--max-connections-per-ip',
-          '0',
-          '--max-connections-per-room',
-          '0',
-          '--max-rooms',
-          '0',
-          '--max-messages-per-second',
-          '0',
-          '--max-bytes-per-second',
-          '0',
-          ...(options.fsync ? ['--fsync'] : []),
-        ]
+    target === 'relay' ? null : (options.dataDir ?? mkdtempSync(join(tmpdir(), `${target}-bench-`)))
+  const args = command(target, dataDir, options.fsync === true)
   // e.g. TANDEM_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile the target.
   const nodeArgs = process.env.TANDEM_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
   const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -80,6 +56,39 @@ export async function startTarget(
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited
     },
+  }
+}
+
+function command(target: Target, dataDir: string | null, fsync: boolean): string[] {
+  switch (target) {
+    case 'relay':
+      return ['dist/bench/relay.js']
+    case 'hocuspocus':
+      return ['dist/bench/hocuspocus.js', dataDir as string]
+    case 'tandem':
+      return [
+        'dist/server/main.js',
+        '--port',
+        '0',
+        '--data-dir',
+        dataDir as string,
+        '--static-dir',
+        '',
+        '--log-level',
+        'info',
+        // The load comes from one address and floods on purpose: lift the per-client limits.
+        '--max-connections-per-ip',
+        '0',
+        '--max-connections-per-room',
+        '0',
+        '--max-rooms',
+        '0',
+        '--max-messages-per-second',
+        '0',
+        '--max-bytes-per-second',
+        '0',
+        ...(fsync ? ['--fsync'] : []),
+      ]
   }
 }
 

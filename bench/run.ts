@@ -5,10 +5,13 @@
  *   npm run bench                      all scenarios, full size (several minutes)
  *   npm run bench -- --quick           all scenarios, small (about a minute)
  *   npm run bench -- --scenario fanout --rooms 20 --clients 10 --duration 20 --repeat 3
+ *   npm run bench -- --scenario fanout --scenario largeroom --with hocuspocus
  *
  * Flags: --scenario (fanout, connections, coldload, largeroom, persist, crash; repeatable),
  * --rooms/--clients (fanout), --connections/--connection-rooms, --edits (coldload), --large 300,500
- * and --writers (largeroom), --duration (s), --repeat (alternating runs per target), --out (JSON).
+ * and --writers (largeroom), --duration (s, measured), --warmup (s of typing before the measured
+ * window, fanout and largeroom), --repeat (alternating runs per target), --with hocuspocus (also
+ * measure that peer in fanout and largeroom, reported as Tandem ÷ peer), --out (JSON).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -18,13 +21,16 @@ import {
   connections,
   crash,
   fanout,
+  type LoadRun,
   largeRoom,
+  type Peer,
   persistence,
   type Row,
   type ScenarioResult,
 } from './scenarios.js'
 
 const SCENARIOS = ['fanout', 'connections', 'coldload', 'largeroom', 'persist', 'crash'] as const
+const PEERS: readonly Peer[] = ['hocuspocus']
 type Scenario = (typeof SCENARIOS)[number]
 
 const { values } = parseArgs({
@@ -34,21 +40,24 @@ const { values } = parseArgs({
     rooms: { type: 'string' },
     clients: { type: 'string' },
     duration: { type: 'string' },
+    warmup: { type: 'string' },
     connections: { type: 'string' },
     'connection-rooms': { type: 'string' },
     edits: { type: 'string' },
     large: { type: 'string' },
     writers: { type: 'string' },
     repeat: { type: 'string' },
+    with: { type: 'string', multiple: true },
     out: { type: 'string' },
   },
 })
 
-function number(flag: string, raw: string | undefined, fallback: number): number {
+function number(flag: string, raw: string | undefined, fallback: number, zero = false): number {
   if (raw === undefined) return fallback
   const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`bench: --${flag} must be a positive number, got ${JSON.stringify(raw)}`)
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero)) {
+    const what = zero ? 'a number ≥ 0' : 'a positive number'
+    console.error(`bench: --${flag} must be ${what}, got ${JSON.stringify(raw)}`)
     process.exit(2)
   }
   return value
@@ -62,27 +71,29 @@ for (const name of chosen) {
     process.exit(2)
   }
 }
-const durationMs = number('duration', values.duration, quick ? 4 : 20) * 1000
-// Latency and CPU ratios move with the machine's noise: alternate several runs and take medians.
-const repeat = number('repeat', values.repeat, quick ? 1 : 3)
+const peers = (values.with ?? []) as Peer[]
+for (const peer of peers) {
+  if (!PEERS.includes(peer)) {
+    console.error(`bench: --with must be one of ${PEERS.join(', ')}, got ${JSON.stringify(peer)}`)
+    process.exit(2)
+  }
+}
+const run: LoadRun = {
+  // Servers run for days: measure them once their hot code is compiled, not while it compiles.
+  warmupMs: number('warmup', values.warmup, quick ? 1 : 3, true) * 1000,
+  durationMs: number('duration', values.duration, quick ? 4 : 20) * 1000,
+  // Latency and CPU ratios move with the machine's noise: alternate several runs and take medians.
+  repeat: number('repeat', values.repeat, quick ? 1 : 3),
+  peers,
+}
 
 async function runScenario(name: Scenario): Promise<ScenarioResult[]> {
   switch (name) {
     case 'fanout': {
       if (values.rooms || values.clients) {
-        return [
-          await fanout(
-            number('rooms', values.rooms, 20),
-            number('clients', values.clients, 10),
-            durationMs,
-            repeat,
-          ),
-        ]
+        return [await fanout(number('rooms', values.rooms, 20), number('clients', values.clients, 10), run)]
       }
-      return [
-        await fanout(quick ? 5 : 20, quick ? 4 : 10, durationMs, repeat),
-        await fanout(1, quick ? 20 : 100, durationMs, repeat),
-      ]
+      return [await fanout(quick ? 5 : 20, quick ? 4 : 10, run), await fanout(1, quick ? 20 : 100, run)]
     }
     case 'connections':
       return [
@@ -98,8 +109,7 @@ async function runScenario(name: Scenario): Promise<ScenarioResult[]> {
         .split(',')
         .map((s) => number('large', s, 300))
       const results: ScenarioResult[] = []
-      for (const size of sizes)
-        results.push(await largeRoom(size, number('writers', values.writers, 5), durationMs, repeat))
+      for (const size of sizes) results.push(await largeRoom(size, number('writers', values.writers, 5), run))
       return results
     }
     case 'persist':

@@ -46,46 +46,77 @@ function loadRow(m: Measured): Row {
   }
 }
 
+/** A peer server measured alongside, for comparison only (no target is stated against it). */
+export type Peer = Exclude<Target, 'relay' | 'tandem'>
+
+/** How a load runs: unmeasured warm-up, then the measured window, on every target in turn. */
+export interface LoadRun {
+  readonly warmupMs: number
+  readonly durationMs: number
+  /** Rounds of relay, Tandem and peers, one after the other; ratios are medians over rounds. */
+  readonly repeat: number
+  readonly peers: readonly Peer[]
+}
+
+type Check = ScenarioResult['checks'][number]
+
 const cpuPerDelivered = (m: Measured) =>
   m.deliveredUpdates > 0 ? m.serverCpuSeconds / m.deliveredUpdates : 0
 
 /**
- * Runs the relay and Tandem `repeat` times, alternating (so the machine's noise hits both), and
- * gives the pairs and the median over them of a Tandem ÷ relay ratio.
+ * Runs the relay, Tandem and the peers `repeat` times, alternating (so the machine's noise hits
+ * all alike), and gives the median over the rounds of a Tandem ÷ relay (or ÷ peer) ratio.
  */
-async function alternate(spec: Parameters<typeof measureLoad>[1], repeat: number) {
-  const pairs: [Measured, Measured][] = []
-  for (let i = 0; i < repeat; i++)
-    pairs.push([await measureLoad('relay', spec), await measureLoad('tandem', spec)])
-  const median = (ratioOf: (tandem: Measured, relay: Measured) => number | null): number | null => {
-    const values = pairs.map(([r, t]) => ratioOf(t, r)).filter((v): v is number => v !== null)
+async function alternate(spec: Parameters<typeof measureLoad>[1], run: LoadRun) {
+  const targets: Target[] = ['relay', 'tandem', ...run.peers]
+  const rounds: Map<Target, Measured>[] = []
+  for (let i = 0; i < run.repeat; i++) {
+    const round = new Map<Target, Measured>()
+    for (const target of targets) round.set(target, await measureLoad(target, spec))
+    rounds.push(round)
+  }
+  const of = (round: Map<Target, Measured>, target: Target) => round.get(target) as Measured
+  const median = (
+    ratioOf: (tandem: Measured, other: Measured) => number | null,
+    other: Target = 'relay',
+  ): number | null => {
+    const values = rounds
+      .map((round) => ratioOf(of(round, 'tandem'), of(round, other)))
+      .filter((v): v is number => v !== null)
     return values.length === 0 ? null : percentiles(values).p50
   }
-  const worstTandem = pairs
-    .map(([, t]) => t)
+  /** Tandem ÷ each peer for the given figures, reported alongside the targets. */
+  const peerChecks = (figures: [string, (m: Measured) => number][]): Check[] =>
+    run.peers.flatMap((peer) =>
+      figures.map(([what, figure]) => ({
+        what: `${what}: Tandem ÷ ${peer}`,
+        value: median((t, p) => ratio(figure(t), figure(p)), peer),
+        target: '(report)',
+        ok: true,
+      })),
+    )
+  const worstTandem = rounds
+    .map((round) => of(round, 'tandem'))
     .reduce((worst, t) => (t.convergedRooms < worst.convergedRooms ? t : worst))
-  const title = repeat > 1 ? ` (${repeat} alternating runs each; ratios are medians)` : ''
-  return { rows: pairs.flat().map(loadRow), median, worstTandem, title }
+  const title = run.repeat > 1 ? ` (${run.repeat} alternating runs each; ratios are medians)` : ''
+  const rows = rounds.flatMap((round) => [...round.values()].map(loadRow))
+  return { rows, median, peerChecks, worstTandem, title }
 }
 
 /** Typing and cursors in many rooms: latency and cost per delivered update. */
-export async function fanout(
-  rooms: number,
-  clients: number,
-  durationMs: number,
-  repeat = 1,
-): Promise<ScenarioResult> {
+export async function fanout(rooms: number, clients: number, run: LoadRun): Promise<ScenarioResult> {
   const spec = {
     rooms,
     clientsPerRoom: clients,
     writersPerRoom: clients,
     presentApply: true,
     presentMoveMs: 1000,
-    durationMs,
+    warmupMs: run.warmupMs,
+    durationMs: run.durationMs,
     idle: false,
     settleTimeoutMs: 15_000,
   }
-  const runs = await alternate(spec, repeat)
+  const runs = await alternate(spec, run)
   const p99 = runs.median((t, r) => ratio(t.latencyMs.p99, r.latencyMs.p99))
   const cpu = runs.median((t, r) => ratio(cpuPerDelivered(t), cpuPerDelivered(r)))
   const tandem = runs.worstTandem
@@ -106,6 +137,10 @@ export async function fanout(
         target: `${tandem.rooms}`,
         ok: tandem.convergedRooms === tandem.rooms,
       },
+      ...runs.peerChecks([
+        ['p99 latency', (m) => m.latencyMs.p99],
+        ['server CPU per delivered update', cpuPerDelivered],
+      ]),
     ],
   }
 }
@@ -118,6 +153,7 @@ export async function connections(total: number, rooms: number): Promise<Scenari
     writersPerRoom: 0,
     presentApply: true,
     presentMoveMs: 1000,
+    warmupMs: 0,
     durationMs: 1000,
     idle: true,
     settleTimeoutMs: 1000,
@@ -147,23 +183,19 @@ export async function connections(total: number, rooms: number): Promise<Scenari
 }
 
 /** A few writers and many present-only clients in one room. */
-export async function largeRoom(
-  clients: number,
-  writers: number,
-  durationMs: number,
-  repeat = 1,
-): Promise<ScenarioResult> {
+export async function largeRoom(clients: number, writers: number, run: LoadRun): Promise<ScenarioResult> {
   const spec = {
     rooms: 1,
     clientsPerRoom: clients,
     writersPerRoom: writers,
     presentApply: false,
     presentMoveMs: 1000,
-    durationMs,
+    warmupMs: run.warmupMs,
+    durationMs: run.durationMs,
     idle: false,
     settleTimeoutMs: 20_000,
   }
-  const runs = await alternate(spec, repeat)
+  const runs = await alternate(spec, run)
   const messages = runs.median((t, r) => ratio(t.messagesToClients, r.messagesToClients))
   const p99 = runs.median((t, r) => ratio(t.latencyMs.p99, r.latencyMs.p99))
   const converged = runs.worstTandem.convergedRooms
@@ -184,6 +216,10 @@ export async function largeRoom(
         ok: clients > 300 || (p99 !== null && p99 <= 2),
       },
       { what: 'every client converged (worst run)', value: converged, target: '1', ok: converged === 1 },
+      ...runs.peerChecks([
+        ["writers' p99", (m) => m.latencyMs.p99],
+        ['server CPU per delivered update', cpuPerDelivered],
+      ]),
     ],
   }
 }
@@ -356,7 +392,7 @@ export async function crash(rooms: number, durationMs: number): Promise<Scenario
     await sleep(durationMs)
     await server.stop('SIGKILL')
     clearInterval(typing)
-    const seen = observers.map((o) => [...o.keys])
+    const seen = observers.map((o) => [...o.received])
     for (const c of [...writers, ...observers]) c.close()
     server = await startTarget('tandem', { dataDir })
     let lost = 0
@@ -364,10 +400,10 @@ export async function crash(rooms: number, durationMs: number): Promise<Scenario
     for (let r = 0; r < rooms; r++) {
       const reader = await connected(server.url, `c-${r}`)
       const vector = Y.decodeStateVector(Y.encodeStateVector(reader.doc))
-      for (const key of seen[r] ?? []) {
-        const [client, clock] = key.split(':').map(Number) as [number, number]
-        relayed++
-        if ((vector.get(client) ?? 0) <= clock) lost++
+      // Every edit here is one character, one clock: clocks count edits.
+      for (const [author, clock] of seen[r] ?? []) {
+        relayed += clock
+        lost += Math.max(0, clock - (vector.get(author) ?? 0))
       }
       reader.close()
     }

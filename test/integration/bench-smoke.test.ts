@@ -8,9 +8,10 @@ import { tempDataDir } from '../helpers/server.js'
 // The benchmark harness itself works end to end (tiny sizes). Its figures are for `npm run bench`;
 // nothing here asserts a speed.
 describe('npm run bench (smoke)', () => {
-  it('runs fanout and the crash scenario against the relay and Tandem, and writes its JSON', async () => {
+  it('runs fanout and the crash scenario against the relay, Tandem and Hocuspocus, and writes its JSON', async () => {
     const out = join(await tempDataDir(), 'bench.json')
     const args = ['dist/bench/run.js', '--scenario', 'fanout', '--scenario', 'crash', '--quick']
+    args.push('--with', 'hocuspocus', '--warmup', '0.5')
     const child = spawn(
       process.execPath,
       [...args, '--rooms', '2', '--clients', '3', '--duration', '1', '--out', out],
@@ -33,9 +34,13 @@ describe('npm run bench (smoke)', () => {
       }[]
     }
     const [fanout, crash] = report.results
-    expect(fanout?.rows.map((r) => r.target)).toEqual(['relay', 'tandem'])
+    expect(fanout?.rows.map((r) => r.target)).toEqual(['relay', 'tandem', 'hocuspocus'])
     expect(fanout?.rows.every((r) => r.converged === '2/2')).toBe(true)
     expect(fanout?.rows.every((r) => typeof r['p99 ms'] === 'number')).toBe(true)
+    // Every target delivered edits in the measured window, counted the same way for all three.
+    expect(fanout?.rows.every((r) => (r['delivered/s'] as number) > 0)).toBe(true)
+    const versus = fanout?.checks.filter((c) => c.what.endsWith('Tandem ÷ hocuspocus'))
+    expect(versus?.map((c) => typeof c.value)).toEqual(['number', 'number'])
     expect(crash?.checks).toEqual([{ what: 'relayed updates lost', value: 0, target: '0', ok: true }])
   }, 60_000)
 })
