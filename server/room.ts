@@ -42,6 +42,8 @@ type UpdateMessage = Extract<Message, { kind: 'sync-step2' | 'sync-update' }>
 /** A frame waiting for the store write it depends on. */
 interface Pending {
   readonly frame: Uint8Array
+  /** The document update a relayed frame carries (`null` for a reply to one connection). */
+  readonly update: Uint8Array | null
   /** The write batch (room-local number) that must be on disk first. */
   readonly batch: number
   /** `null`: everyone but `except`. */
@@ -135,7 +137,7 @@ export class Room implements MessageSink {
         } catch (cause) {
           throw invalidPayload('invalid state vector', cause)
         }
-        this.sendDurable(encodeSyncStep2(update), connection, null)
+        this.sendDurable(encodeSyncStep2(update), null, connection, null)
         return
       }
       case 'sync-step2':
@@ -247,7 +249,7 @@ export class Room implements MessageSink {
     const written = this.write(this.options.store.append(this.name, update))
     this.records++
     if (from) from.lastWrite = written
-    this.sendDurable(frame, null, from)
+    this.sendDurable(frame, update, null, from)
     this.options.events.onChange(this, update, from)
     if (this.records >= this.options.compactAfterRecords && !this.compactTimer) {
       // Off the hot path: after the messages already read in this turn.
@@ -305,17 +307,36 @@ export class Room implements MessageSink {
     // Everything released now, and the cursor moves that came with it, leaves in one write per
     // socket: the text and the cursor that follows it arrive together, for one system call.
     for (const connection of this.connections) connection.cork()
-    while (this.pending.length > 0 && this.pending[0]!.batch <= batch) {
-      const { frame, to, except } = this.pending.shift()!
-      this.deliver(frame, to, except)
+    const later = this.pending.findIndex((p) => p.batch > batch)
+    const released = this.pending.splice(0, later < 0 ? this.pending.length : later)
+    for (let i = 0; i < released.length; ) {
+      const { frame, update, to, except } = released[i] as Pending
+      // Updates relayed one after another go out as one merged update: a busy room's clients
+      // apply one transaction (and redraw once) instead of one per edit. It goes to their authors
+      // too, unless all are one author's: Yjs skips what a client already has.
+      let end = i + 1
+      if (update) while (released[end]?.update) end++
+      if (end - i === 1) {
+        this.deliver(frame, to, except)
+      } else {
+        const run = released.slice(i, end)
+        const author = run.every((p) => p.except === except) ? except : null
+        this.deliver(encodeUpdate(Y.mergeUpdates(run.map((p) => p.update as Uint8Array))), null, author)
+      }
+      i = end
     }
     this.presence.flush()
     for (const connection of this.connections) connection.uncork()
   }
 
-  private sendDurable(frame: Uint8Array, to: Connection | null, except: Connection | null): void {
+  private sendDurable(
+    frame: Uint8Array,
+    update: Uint8Array | null,
+    to: Connection | null,
+    except: Connection | null,
+  ): void {
     if (this.settledBatch === this.batch) this.deliver(frame, to, except)
-    else this.pending.push({ frame, batch: this.batch, to, except })
+    else this.pending.push({ frame, update, batch: this.batch, to, except })
   }
 
   private deliver(frame: Uint8Array, to: Connection | null, except: Connection | null): void {

@@ -1,12 +1,15 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import * as decoding from 'lib0/decoding'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { openLevelStore } from '../../persistence/level.js'
+import { encodeUpdate } from '../../server/protocol.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
+import { type RawSocket, rawSocket } from '../helpers/raw.js'
 import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
 import { instrument } from '../helpers/stores.js'
-import { waitFor } from '../helpers/wait.js'
+import { until, waitFor } from '../helpers/wait.js'
 
 const clients: Client[] = []
 const servers: RunningServer[] = []
@@ -45,6 +48,15 @@ async function batchingStore(commitIntervalMs: number) {
     onBatch: ({ records }) => batches.push(records),
   })
   return { store, batches }
+}
+
+/** The document updates relayed to a raw socket so far (sync update messages). */
+function relayed(socket: RawSocket): Uint8Array[] {
+  return socket.received.flatMap((frame) => {
+    const decoder = decoding.createDecoder(frame)
+    const isUpdate = decoding.readVarUint(decoder) === 0 && decoding.readVarUint(decoder) === 2
+    return isUpdate ? [decoding.readVarUint8Array(decoder)] : []
+  })
 }
 
 /** What the data directory holds for `room`, read with a fresh store after the server closed. */
@@ -174,6 +186,51 @@ describe('persistence', () => {
     } finally {
       await store.close()
     }
+  })
+
+  it('relays the updates one batch releases as one merged update, to their authors too unless all are one', async () => {
+    const running = await start({ commitIntervalMs: 1000 })
+    const join = async () => {
+      const socket = rawSocket(`${running.url}/merge`)
+      await until(() => socket.received.length > 0, 10_000, 'the sync step 1 that says the room was joined')
+      return socket
+    }
+    const [observer, a, b, c] = [await join(), await join(), await join(), await join()]
+    const edit = (text: string, doc = new Y.Doc()) => {
+      const updates: Uint8Array[] = []
+      doc.on('update', (update: Uint8Array) => updates.push(update))
+      doc.getText('t').insert(0, text)
+      return { doc, update: updates[0]! }
+    }
+    const [editA, editB, editC] = [edit('a'), edit('b'), edit('c')]
+    // After a quiet spell a write starts at once: a's edit goes alone.
+    a.ws.send(encodeUpdate(editA.update))
+    await until(() => relayed(observer).length === 1, 10_000, "a's edit at the observer")
+    // b's and c's arrive within the commit window: one batch, one merged update for everyone.
+    b.ws.send(encodeUpdate(editB.update))
+    c.ws.send(encodeUpdate(editC.update))
+    await until(() => relayed(observer).length === 2, 10_000, 'the merged update at the observer')
+    const authors = (update: Uint8Array) => [...Y.parseUpdateMeta(update).from.keys()].sort()
+    const ids = (...docs: Y.Doc[]) => docs.map((d) => d.clientID).sort()
+    expect(authors(relayed(observer)[1]!)).toEqual(ids(editB.doc, editC.doc))
+    // b and c had a's edit; each gets the merged update, its own edit in it.
+    await until(
+      () => relayed(b).length === 2 && relayed(c).length === 2,
+      10_000,
+      'the merged update at b and c',
+    )
+    for (const author of [a, b, c])
+      expect(authors(relayed(author).at(-1)!)).toEqual(ids(editB.doc, editC.doc))
+    expect(relayed(a)).toHaveLength(1)
+    // Two edits of c's in one batch: merged, and not sent back to c.
+    for (const text of ['d', 'e']) c.ws.send(encodeUpdate(edit(text, editC.doc).update))
+    await until(() => relayed(observer).length === 3, 10_000, "c's two edits at the observer")
+    expect(authors(relayed(observer)[2]!)).toEqual(ids(editC.doc))
+    const seen = new Y.Doc()
+    for (const update of relayed(observer)) Y.applyUpdate(seen, update)
+    expect(seen.getText('t').length).toBe(5)
+    await until(() => relayed(a).length === 2, 10_000, "c's two edits at a")
+    expect(relayed(c)).toHaveLength(2)
   })
 
   it('writes a full batch at once, without waiting for the rest of the commit window', async () => {
