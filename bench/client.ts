@@ -18,16 +18,27 @@ const AWARENESS = 1
 const HOCUSPOCUS_AUTH = 2
 const HOCUSPOCUS_TOKEN = 0
 
-/**
- * Where every client of the load process reports what it sends and receives. An edit is known by
- * its author's client ID and the clock of its first character; an update received covers a range
- * of clocks per author (one edit, or several that a server merged into one update).
- */
+/** Where every client of the load process reports the document updates it sends and receives. */
 export interface Ledger {
-  /** An edit left its author. */
-  sent(author: number, clock: number, atMs: number): void
-  /** An update carrying `author`'s clocks `from` (inclusive) to `to` (exclusive) reached `by`. */
-  received(author: number, from: number, to: number, atMs: number, by: BenchClient): void
+  /** A local edit left its author. */
+  sent(update: Uint8Array, atMs: number, by: BenchClient): void
+  /** A document update (one edit, or several a server merged) reached `by`. */
+  received(update: Uint8Array, atMs: number, by: BenchClient): void
+}
+
+/** The first struct of an update (v1 layout: clients, structs, client, clock, …), read in place. */
+export function firstStruct(update: Uint8Array) {
+  const decoder = decoding.createDecoder(update)
+  const clients = decoding.readVarUint(decoder)
+  const structs = decoding.readVarUint(decoder)
+  const author = decoding.readVarUint(decoder)
+  return { clients, structs, author, clock: decoding.readVarUint(decoder) }
+}
+
+/** Per author, the clocks `from` (inclusive) to `to` (exclusive) an update carries. */
+export function clockRanges(update: Uint8Array): { author: number; from: number; to: number }[] {
+  const { from, to } = Y.parseUpdateMeta(update)
+  return [...from].map(([author, start]) => ({ author, from: start, to: to.get(author) ?? start }))
 }
 
 export interface ClientOptions {
@@ -40,23 +51,12 @@ export interface ClientOptions {
   readonly hocuspocus?: boolean
 }
 
-/** The clock of a local edit's first character (v1 update layout: clients, structs, client, clock). */
-function firstClock(update: Uint8Array): number {
-  const decoder = decoding.createDecoder(update)
-  decoding.readVarUint(decoder)
-  decoding.readVarUint(decoder)
-  decoding.readVarUint(decoder)
-  return decoding.readVarUint(decoder)
-}
-
 export class BenchClient {
   readonly doc = new Y.Doc()
   readonly awareness = new awarenessProtocol.Awareness(this.doc)
   readonly ws: WebSocket
   messagesIn = 0
   bytesIn = 0
-  /** Per author, the clock up to which this client has received its edits (in order, over TCP). */
-  readonly received = new Map<number, number>()
   private readonly opened: Promise<void>
   private syncedResolve: (() => void) | null = null
   readonly synced: Promise<void>
@@ -78,7 +78,7 @@ export class BenchClient {
     )
     this.doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (origin === this) return
-      this.options.ledger.sent(this.doc.clientID, firstClock(update), performance.now())
+      this.options.ledger.sent(update, performance.now(), this)
       this.send((e) => {
         encoding.writeVarUint(e, SYNC)
         syncProtocol.writeUpdate(e, update)
@@ -174,14 +174,7 @@ export class BenchClient {
       return
     }
     // An update: someone else's edits (Hocuspocus also sends a client's own back).
-    const at = performance.now()
-    const { from, to } = Y.parseUpdateMeta(payload)
-    for (const [author, start] of from) {
-      if (author === this.doc.clientID) continue
-      const end = to.get(author) as number
-      this.received.set(author, Math.max(end, this.received.get(author) ?? 0))
-      this.options.ledger.received(author, start, end, at, this)
-    }
+    this.options.ledger.received(payload, performance.now(), this)
     if (this.options.apply) Y.applyUpdate(this.doc, payload, this)
   }
 }

@@ -5,7 +5,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import * as Y from 'yjs'
-import { BenchClient, type Ledger } from './client.js'
+import { BenchClient, clockRanges, type Ledger } from './client.js'
 import { type Measured, measureLoad } from './load.js'
 import { removeDataDir, startTarget, type Target } from './proc.js'
 import { percentiles, ratio, round } from './stats.js'
@@ -330,10 +330,13 @@ async function throughput(
       const writer = await connected(server.url, `p-${r}`, true, noLedger, target === 'tandem')
       const ledger: Ledger = {
         sent: () => undefined,
-        // The observer hears an edit only once the server stored it: then the writer sends another.
-        received: () => {
-          delivered++
-          if (running) writer.type('x')
+        // The observer hears an edit only once the server stored it: then the writer sends another
+        // (edits are one character: the clocks an update carries count its edits).
+        received: (update) => {
+          for (const { from, to } of clockRanges(update)) {
+            delivered += to - from
+            for (let i = from; running && i < to; i++) writer.type('x')
+          }
         },
       }
       const observer = new BenchClient({ url: server.url, room: `p-${r}`, apply: false, ledger })
@@ -384,7 +387,7 @@ export async function crash(rooms: number, durationMs: number): Promise<Scenario
     const observers: BenchClient[] = []
     for (let r = 0; r < rooms; r++) {
       writers.push(await connected(server.url, `c-${r}`), await connected(server.url, `c-${r}`))
-      observers.push(await connected(server.url, `c-${r}`, false))
+      observers.push(await connected(server.url, `c-${r}`))
     }
     const typing = setInterval(() => {
       for (const w of writers) w.type('k')
@@ -392,7 +395,7 @@ export async function crash(rooms: number, durationMs: number): Promise<Scenario
     await sleep(durationMs)
     await server.stop('SIGKILL')
     clearInterval(typing)
-    const seen = observers.map((o) => [...o.received])
+    const seen = observers.map((o) => Y.decodeStateVector(Y.encodeStateVector(o.doc)))
     for (const c of [...writers, ...observers]) c.close()
     server = await startTarget('tandem', { dataDir })
     let lost = 0
@@ -401,7 +404,7 @@ export async function crash(rooms: number, durationMs: number): Promise<Scenario
       const reader = await connected(server.url, `c-${r}`)
       const vector = Y.decodeStateVector(Y.encodeStateVector(reader.doc))
       // Every edit here is one character, one clock: clocks count edits.
-      for (const [author, clock] of seen[r] ?? []) {
+      for (const [author, clock] of seen[r] ?? new Map<number, number>()) {
         relayed += clock
         lost += Math.max(0, clock - (vector.get(author) ?? 0))
       }
