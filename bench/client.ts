@@ -78,11 +78,12 @@ export class BenchClient {
     )
     this.doc.on('update', (update: Uint8Array, origin: unknown) => {
       if (origin === this) return
-      this.options.ledger.sent(update, performance.now(), this)
-      this.send((e) => {
+      const at = performance.now()
+      const sent = this.send((e) => {
         encoding.writeVarUint(e, SYNC)
         syncProtocol.writeUpdate(e, update)
       })
+      if (sent) this.options.ledger.sent(update, at, this)
     })
     this.awareness.on(
       'update',
@@ -133,12 +134,14 @@ export class BenchClient {
     this.ws.terminate()
   }
 
-  private send(write: (e: encoding.Encoder) => void): void {
-    if (this.ws.readyState !== this.ws.OPEN) return
+  /** Sends one message; false when the socket is not open. */
+  private send(write: (e: encoding.Encoder) => void): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false
     const e = encoding.createEncoder()
     if (this.options.hocuspocus) encoding.writeVarString(e, this.options.room)
     write(e)
     this.ws.send(encoding.toUint8Array(e))
+    return true
   }
 
   private onMessage(message: Uint8Array): void {

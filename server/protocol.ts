@@ -5,6 +5,7 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
+import * as Y from 'yjs'
 import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 
 /** Top-level message types of the y-websocket protocol, plus Tandem's opt-in `Saved`. */
@@ -240,4 +241,39 @@ export function encodeAwarenessEntries(entries: readonly string[]): Uint8Array {
 export function isEmptyUpdate(update: Uint8Array): boolean {
   // Zero structs, zero delete-set entries.
   return update.byteLength === 2 && update[0] === 0 && update[1] === 0
+}
+
+/**
+ * Parses a Yjs (v1) update whole and checks it is laid out as Yjs writes one: each client's
+ * section once, its clocks contiguous. Its bytes are relayed, and merged with others, as they
+ * came, so they must read the same way everywhere; Yjs itself would keep only one of a repeated
+ * client's sections, and a merge both. Throws a 1007 {@link ConnectionError} otherwise.
+ */
+export function assertYjsUpdate(update: Uint8Array): void {
+  let structs: ReturnType<typeof Y.decodeUpdate>['structs']
+  try {
+    structs = Y.decodeUpdate(update).structs
+  } catch (cause) {
+    throw invalidPayload('invalid document update', cause)
+  }
+  const sections = decoding.readVarUint(decoding.createDecoder(update))
+  if (!yjsLayout(structs, sections)) {
+    throw invalidPayload('invalid document update: a client section repeats or skips clocks', null)
+  }
+}
+
+function yjsLayout(structs: ReturnType<typeof Y.decodeUpdate>['structs'], sections: number): boolean {
+  const clients = new Set<number>()
+  let previous: (typeof structs)[number] | undefined
+  for (const struct of structs) {
+    const { client, clock } = struct.id
+    if (previous?.id.client === client) {
+      if (clock !== previous.id.clock + previous.length) return false
+    } else {
+      if (clients.has(client)) return false
+      clients.add(client)
+    }
+    previous = struct
+  }
+  return clients.size === sections
 }

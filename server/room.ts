@@ -6,6 +6,7 @@ import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 import type { Stats } from './metrics.js'
 import { Presence } from './presence.js'
 import {
+  assertYjsUpdate,
   encodePermissionDenied,
   encodeSaved,
   encodeSyncStep1,
@@ -52,6 +53,8 @@ interface Pending {
 }
 
 const noop = (): void => undefined
+/** Most updates merged into one relayed frame (merging costs more than linear time in their number). */
+const MAX_MERGED = 16
 
 /** Whether a transaction inserted or deleted anything (Yjs's own test before it emits `update`). */
 function changedAnything(transaction: Y.Transaction): boolean {
@@ -208,9 +211,9 @@ export class Room implements MessageSink {
 
   private applyUpdate(connection: Connection, message: UpdateMessage): void {
     const store = this.doc.store
+    // Parse it whole first: bytes that break halfway must not leave half an update applied.
+    assertYjsUpdate(message.update)
     try {
-      // Parse it whole first: bytes that break halfway must not leave half an update applied.
-      Y.decodeUpdate(message.update)
       if (store.pendingStructs === null && store.pendingDs === null) this.incoming = message
       Y.applyUpdate(this.doc, message.update, connection)
     } catch (cause) {
@@ -307,15 +310,26 @@ export class Room implements MessageSink {
     // Everything released now, and the cursor moves that came with it, leaves in one write per
     // socket: the text and the cursor that follows it arrive together, for one system call.
     for (const connection of this.connections) connection.cork()
-    const later = this.pending.findIndex((p) => p.batch > batch)
-    const released = this.pending.splice(0, later < 0 ? this.pending.length : later)
+    try {
+      const later = this.pending.findIndex((p) => p.batch > batch)
+      this.release(this.pending.splice(0, later < 0 ? this.pending.length : later))
+      this.presence.flush()
+    } finally {
+      for (const connection of this.connections) connection.uncork()
+    }
+  }
+
+  /**
+   * Sends what a write made durable, in order. Updates relayed one after another go out merged,
+   * up to MAX_MERGED at a time: a busy room's clients apply one transaction (and redraw once)
+   * instead of one per edit. A merge goes to its authors too, unless all are one author's: Yjs
+   * skips what a client already has.
+   */
+  private release(released: readonly Pending[]): void {
     for (let i = 0; i < released.length; ) {
       const { frame, update, to, except } = released[i] as Pending
-      // Updates relayed one after another go out as one merged update: a busy room's clients
-      // apply one transaction (and redraw once) instead of one per edit. It goes to their authors
-      // too, unless all are one author's: Yjs skips what a client already has.
       let end = i + 1
-      if (update) while (released[end]?.update) end++
+      if (update) while (end - i < MAX_MERGED && released[end]?.update) end++
       if (end - i === 1) {
         this.deliver(frame, to, except)
       } else {
@@ -325,8 +339,6 @@ export class Room implements MessageSink {
       }
       i = end
     }
-    this.presence.flush()
-    for (const connection of this.connections) connection.uncork()
   }
 
   private sendDurable(

@@ -19,6 +19,14 @@ function textUpdate(text: string, doc = new Y.Doc()): Uint8Array {
   return update
 }
 
+/** Two edits of one client written as two sections of one update (v1: clients, sections, deletions). */
+function repeatedSection(): Uint8Array {
+  const doc = new Y.Doc()
+  const [first, second] = [textUpdate('ab', doc), textUpdate('cd', doc)]
+  // Each holds one section and no deletions: [1, …section…, 0].
+  return new Uint8Array([2, ...first.subarray(1, -1), ...second.subarray(1, -1), 0])
+}
+
 /** Reads tandem_errors_total{code=…} from /metrics. */
 async function rejections(port: number, code: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
@@ -41,6 +49,13 @@ describe('malformed input closes only the offending connection, with a precise c
       [encodeUpdate(new Uint8Array([5, 200, 1, 2, 3]))],
       1007,
       'invalid document update',
+    ],
+    [
+      // Valid structs, but one client's section twice: Yjs would keep one of them, a merge both.
+      'an update that repeats a client section',
+      [encodeUpdate(repeatedSection())],
+      1007,
+      'a client section repeats or skips clocks',
     ],
     ['invalid awareness bytes', [encodeAwareness(new Uint8Array([2, 1]))], 1007, 'invalid awareness update'],
     [

@@ -231,6 +231,13 @@ describe('persistence', () => {
     expect(seen.getText('t').length).toBe(5)
     await until(() => relayed(a).length === 2, 10_000, "c's two edits at a")
     expect(relayed(c)).toHaveLength(2)
+    // Twenty edits in one batch: merges of at most sixteen.
+    for (let i = 0; i < 20; i++) b.ws.send(encodeUpdate(edit('f', editB.doc).update))
+    await until(() => relayed(observer).length === 5, 10_000, "b's twenty edits at the observer")
+    Y.applyUpdate(seen, relayed(observer)[3]!)
+    expect(seen.getText('t').length).toBe(5 + 16)
+    Y.applyUpdate(seen, relayed(observer)[4]!)
+    expect(seen.getText('t').length).toBe(5 + 20)
   })
 
   it('writes a full batch at once, without waiting for the rest of the commit window', async () => {
