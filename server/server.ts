@@ -290,10 +290,16 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       return
     }
     if (address !== null) releaseOnClose(socket, this.perIp, address)
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, target, req))
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, target, req, address))
   }
 
-  private onConnection(ws: WebSocket, target: UpgradeTarget, req: IncomingMessage): void {
+  /** `address`: the peer's, when the upgrade already read it. */
+  private onConnection(
+    ws: WebSocket,
+    target: UpgradeTarget,
+    req: IncomingMessage,
+    address: string | null,
+  ): void {
     const rooms = this.rooms
     if (!rooms || this.closing) {
       ws.close(CloseCode.GoingAway, 'server is shutting down')
@@ -320,7 +326,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       room: target.room,
       token: tokenOf(target.params, req.headers),
       headers: req.headers,
-      remoteAddress: clientAddress(req, this.options.trustProxy),
+      remoteAddress: address ?? clientAddress(req, this.options.trustProxy),
     }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {

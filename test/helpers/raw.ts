@@ -5,6 +5,17 @@ import * as Y from 'yjs'
 import { connectClient, waitForDoc } from './clients.js'
 import type { RunningServer } from './server.js'
 
+/** One valid update: `text` typed at the start of `doc`'s text (a fresh client's by default). */
+export function textUpdate(text: string, doc = new Y.Doc()): Uint8Array {
+  let update: Uint8Array | null = null
+  doc.once('update', (u: Uint8Array) => {
+    update = u
+  })
+  doc.getText('t').insert(0, text)
+  if (!update) throw new Error('no update')
+  return update
+}
+
 /** A bare WebSocket for hand-built frames: records what it receives and how it was closed. */
 export interface RawSocket {
   readonly ws: WebSocket

@@ -5,19 +5,15 @@ import * as Y from 'yjs'
 import { encodeAwareness, encodeUpdate } from '../../server/protocol.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
-import { expectUnharmed, rawSocket, seedRoom, sendAndClose, upgradeStatus } from '../helpers/raw.js'
+import {
+  expectUnharmed,
+  rawSocket,
+  seedRoom,
+  sendAndClose,
+  textUpdate,
+  upgradeStatus,
+} from '../helpers/raw.js'
 import { until, waitFor } from '../helpers/wait.js'
-
-/** One valid update: `text` typed by a fresh client. */
-function textUpdate(text: string, doc = new Y.Doc()): Uint8Array {
-  let update: Uint8Array | null = null
-  doc.once('update', (u: Uint8Array) => {
-    update = u
-  })
-  doc.getText('t').insert(0, text)
-  if (!update) throw new Error('no update')
-  return update
-}
 
 /** Two edits of one client written as two sections of one update (v1: clients, sections, deletions). */
 function repeatedSection(): Uint8Array {

@@ -6,7 +6,7 @@ import * as Y from 'yjs'
 import { openLevelStore } from '../../persistence/level.js'
 import { encodeUpdate } from '../../server/protocol.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
-import { type RawSocket, rawSocket } from '../helpers/raw.js'
+import { type RawSocket, rawSocket, textUpdate } from '../helpers/raw.js'
 import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
 import { instrument } from '../helpers/stores.js'
 import { until, waitFor } from '../helpers/wait.js'
@@ -196,43 +196,36 @@ describe('persistence', () => {
       return socket
     }
     const [observer, a, b, c] = [await join(), await join(), await join(), await join()]
-    const edit = (text: string, doc = new Y.Doc()) => {
-      const updates: Uint8Array[] = []
-      doc.on('update', (update: Uint8Array) => updates.push(update))
-      doc.getText('t').insert(0, text)
-      return { doc, update: updates[0]! }
-    }
-    const [editA, editB, editC] = [edit('a'), edit('b'), edit('c')]
+    const [docA, docB, docC] = [new Y.Doc(), new Y.Doc(), new Y.Doc()]
     // After a quiet spell a write starts at once: a's edit goes alone.
-    a.ws.send(encodeUpdate(editA.update))
+    a.ws.send(encodeUpdate(textUpdate('a', docA)))
     await until(() => relayed(observer).length === 1, 10_000, "a's edit at the observer")
     // b's and c's arrive within the commit window: one batch, one merged update for everyone.
-    b.ws.send(encodeUpdate(editB.update))
-    c.ws.send(encodeUpdate(editC.update))
+    b.ws.send(encodeUpdate(textUpdate('b', docB)))
+    c.ws.send(encodeUpdate(textUpdate('c', docC)))
     await until(() => relayed(observer).length === 2, 10_000, 'the merged update at the observer')
     const authors = (update: Uint8Array) => [...Y.parseUpdateMeta(update).from.keys()].sort()
     const ids = (...docs: Y.Doc[]) => docs.map((d) => d.clientID).sort()
-    expect(authors(relayed(observer)[1]!)).toEqual(ids(editB.doc, editC.doc))
+    expect(authors(relayed(observer)[1]!)).toEqual(ids(docB, docC))
     // b and c had a's edit; each gets the merged update, its own edit in it.
     await until(
       () => relayed(b).length === 2 && relayed(c).length === 2,
       10_000,
       'the merged update at b and c',
     )
-    for (const author of [a, b, c])
-      expect(authors(relayed(author).at(-1)!)).toEqual(ids(editB.doc, editC.doc))
+    for (const author of [a, b, c]) expect(authors(relayed(author).at(-1)!)).toEqual(ids(docB, docC))
     expect(relayed(a)).toHaveLength(1)
     // Two edits of c's in one batch: merged, and not sent back to c.
-    for (const text of ['d', 'e']) c.ws.send(encodeUpdate(edit(text, editC.doc).update))
+    for (const text of ['d', 'e']) c.ws.send(encodeUpdate(textUpdate(text, docC)))
     await until(() => relayed(observer).length === 3, 10_000, "c's two edits at the observer")
-    expect(authors(relayed(observer)[2]!)).toEqual(ids(editC.doc))
+    expect(authors(relayed(observer)[2]!)).toEqual(ids(docC))
     const seen = new Y.Doc()
     for (const update of relayed(observer)) Y.applyUpdate(seen, update)
     expect(seen.getText('t').length).toBe(5)
     await until(() => relayed(a).length === 2, 10_000, "c's two edits at a")
     expect(relayed(c)).toHaveLength(2)
     // Twenty edits in one batch: merges of at most sixteen.
-    for (let i = 0; i < 20; i++) b.ws.send(encodeUpdate(edit('f', editB.doc).update))
+    for (let i = 0; i < 20; i++) b.ws.send(encodeUpdate(textUpdate('f', docB)))
     await until(() => relayed(observer).length === 5, 10_000, "b's twenty edits at the observer")
     Y.applyUpdate(seen, relayed(observer)[3]!)
     expect(seen.getText('t').length).toBe(5 + 16)
