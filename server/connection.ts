@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import type { WebSocket } from 'ws'
+import { Sender, type WebSocket } from 'ws'
 import type { Access } from './auth.js'
 import { CloseCode, ConnectionError, closeReason } from './errors.js'
 import { RateLimit, type RateLimits } from './limits.js'
@@ -32,6 +32,21 @@ type Tagged = WebSocket & { [CONNECTION]: Connection }
 const connectionOf = (socket: WebSocket) => (socket as Tagged)[CONNECTION]
 /** Shared by every connection of a server without auth (one object, not one per socket). */
 const ANONYMOUS: Access = Object.freeze({ user: Object.freeze({ id: 'anonymous' }), mode: 'rw' })
+const BINARY_FRAME = { fin: true, opcode: 2, mask: false, readOnly: true, rsv1: false } as const
+
+/**
+ * `payload` as one final, unmasked binary WebSocket frame (ws's own encoder), for the payload sent
+ * last: a broadcast sends one payload to every socket in turn, so it is framed once, not per socket.
+ */
+let lastPayload: Uint8Array | null = null
+let lastFrame: Buffer = Buffer.alloc(0)
+function wireFrame(payload: Uint8Array): Buffer {
+  if (payload !== lastPayload) {
+    lastFrame = Buffer.concat(Sender.frame(payload, BINARY_FRAME))
+    lastPayload = payload
+  }
+  return lastFrame
+}
 
 /**
  * One socket: decodes its frames, queues them until its room is ready, sends with a bound on the
@@ -146,13 +161,17 @@ export class Connection {
     }
   }
 
-  /** Sends one binary frame; closes a consumer whose send buffer is over the limit. */
+  /**
+   * Sends one binary frame; closes a consumer whose send buffer is over the limit. The frame is
+   * written to the socket as ws would write it, framed once per broadcast: the server negotiates no
+   * extension (no per-message deflate), so ws would add only the header and keep no queue of its own.
+   */
   send(frame: Uint8Array): void {
     if (!this.isOpen || (!this.corked && this.overLimit())) return
     this.lastSentAt = performance.now()
     this.options.stats.messagesOut++
     this.options.stats.bytesOut += frame.byteLength
-    this.socket.send(frame, { binary: true })
+    this.raw.write(wireFrame(frame))
   }
 
   /**
@@ -164,18 +183,18 @@ export class Connection {
     // limit once, before the burst, or every burst would look like a slow consumer.
     if (!this.isOpen || this.overLimit()) return
     this.corked = true
-    this.raw?.cork()
+    this.raw.cork()
   }
 
   uncork(): void {
     if (!this.corked) return
     this.corked = false
-    this.raw?.uncork()
+    this.raw.uncork()
   }
 
-  /** ws's underlying socket, set once the upgrade is done. */
-  private get raw(): Socket | undefined {
-    return (this.socket as unknown as { _socket?: Socket })._socket
+  /** ws's underlying socket, set once the upgrade is done (before the WebSocket is open). */
+  private get raw(): Socket {
+    return (this.socket as unknown as { _socket: Socket })._socket
   }
 
   /** Closes a consumer whose send buffer is over the limit (it will reconnect and resync). */

@@ -83,6 +83,8 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.options.maxMessageBytes,
+      // Off: it costs CPU per frame for small binary updates, and Connection.send writes frames
+      // itself, which only holds while no extension is negotiated.
       perMessageDeflate: false,
       clientTracking: false,
     })

@@ -62,4 +62,18 @@ describe('sync between stock clients', () => {
     await late.synced()
     expect(late.doc.getXmlFragment('prosemirror').toString()).toBe(expected)
   })
+
+  it('relays updates of every WebSocket frame size intact (7-bit, 16-bit and 64-bit lengths)', async () => {
+    const a = client('sizes')
+    const b = client('sizes')
+    await Promise.all([a.synced(), b.synced()])
+    const sizes = [10, 1_000, 100_000]
+    for (const [i, size] of sizes.entries()) a.doc.getMap('m').set(`k${i}`, 'x'.repeat(size))
+    const arrived = () =>
+      sizes.every((size, i) => (b.doc.getMap('m').get(`k${i}`) as string)?.length === size)
+    await waitForDoc(b.doc, arrived)
+    const late = client('sizes')
+    await late.synced()
+    expect(late.doc.getMap('m').toJSON()).toEqual(a.doc.getMap('m').toJSON())
+  })
 })
