@@ -41,7 +41,11 @@ export async function measureLoad(
 }
 
 function drive(server: ProcessUnderTest, spec: LoadSpec): Promise<Measured> {
-  const child = fork('dist/bench/loadgen.js', [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // 'advanced': the result's latency samples cross as a typed array, not as JSON.
+  const child = fork('dist/bench/loadgen.js', [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  })
   const rssIdle = server.rssBytes()
   let rssConnected = 0
   let cpuStart = 0

@@ -43,6 +43,8 @@ export interface LoadResult {
     readonly max: number
     readonly samples: number
   }
+  /** Every latency sample of the window, in ms (for figures over several runs taken together). */
+  readonly latencies: Float64Array
   readonly deliveredUpdates: number
   readonly messagesToClients: number
   readonly bytesToClients: number
@@ -194,6 +196,7 @@ async function run(spec: LoadSpec): Promise<void> {
     connectMs,
     edits,
     latencyMs: { ...percentiles(latencies), samples: latencies.length },
+    latencies: Float64Array.from(latencies),
     // Every edit delivered in the window has its latency sample.
     deliveredUpdates: latencies.length,
     messagesToClients: after.messages - before.messages,
@@ -204,7 +207,8 @@ async function run(spec: LoadSpec): Promise<void> {
     loadCpuSeconds: (cpu.user + cpu.system) / 1e6,
   }
   for (const client of all) client.close()
-  send({ type: 'result', result })
+  // Exits only once the result, samples and all (larger than a pipe's buffer), has been written.
+  await new Promise<void>((resolve) => process.send?.({ type: 'result', result }, () => resolve()))
 }
 
 const first = await next()

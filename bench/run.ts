@@ -82,7 +82,7 @@ const run: LoadRun = {
   // Servers run for days: measure them once their hot code is compiled, not while it compiles.
   warmupMs: number('warmup', values.warmup, quick ? 1 : 3, true) * 1000,
   durationMs: number('duration', values.duration, quick ? 4 : 20) * 1000,
-  // Latency and CPU ratios move with the machine's noise: alternate several runs and take medians.
+  // Latency and CPU move with the machine's noise: alternate several runs and pool them.
   repeat: number('repeat', values.repeat, quick ? 1 : 3),
   peers,
 }
