@@ -199,7 +199,8 @@ export class Connection {
 
   /** Closes a consumer whose send buffer is over the limit (it will reconnect and resync). */
   private overLimit(): boolean {
-    if (this.socket.bufferedAmount <= this.options.maxBufferedBytes) return false
+    // ws's bufferedAmount is this plus what its sender queues, which it never does here (see send).
+    if (this.raw.writableLength <= this.options.maxBufferedBytes) return false
     this.fail(
       new ConnectionError(
         'TANDEM_ERR_SLOW_CONSUMER',
