@@ -5,7 +5,7 @@ export function percentiles(values: ArrayLike<number>): {
   readonly max: number
 } {
   if (values.length === 0) return { p50: 0, p99: 0, max: 0 }
-  const sorted = Float64Array.from(values as ArrayLike<number>).sort()
+  const sorted = Float64Array.from(values).sort()
   const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0)
   return { p50: at(0.5), p99: at(0.99), max: round(sorted[sorted.length - 1] ?? 0) }
 }

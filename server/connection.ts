@@ -32,20 +32,21 @@ type Tagged = WebSocket & { [CONNECTION]: Connection }
 const connectionOf = (socket: WebSocket) => (socket as Tagged)[CONNECTION]
 /** Shared by every connection of a server without auth (one object, not one per socket). */
 const ANONYMOUS: Access = Object.freeze({ user: Object.freeze({ id: 'anonymous' }), mode: 'rw' })
-const BINARY_FRAME = { fin: true, opcode: 2, mask: false, readOnly: true, rsv1: false } as const
+const BINARY_FRAME = { fin: true, opcode: 2, mask: false, rsv1: false } as const
 
 /**
- * `payload` as one final, unmasked binary WebSocket frame (ws's own encoder), for the payload sent
- * last: a broadcast sends one payload to every socket in turn, so it is framed once, not per socket.
+ * The header ws writes before a final, unmasked binary frame of `payload` (it depends only on the
+ * payload's length), kept for the length sent last: a broadcast sends one payload to every socket
+ * in turn, so it is encoded once, not once per socket.
  */
-let lastPayload: Uint8Array | null = null
-let lastFrame: Buffer = Buffer.alloc(0)
-function wireFrame(payload: Uint8Array): Buffer {
-  if (payload !== lastPayload) {
-    lastFrame = Buffer.concat(Sender.frame(payload, BINARY_FRAME))
-    lastPayload = payload
+let lastLength = -1
+let lastHeader: Uint8Array = new Uint8Array(0)
+function frameHeader(payload: Uint8Array): Uint8Array {
+  if (payload.byteLength !== lastLength) {
+    lastHeader = Sender.frame(payload, BINARY_FRAME)[0] as Uint8Array
+    lastLength = payload.byteLength
   }
-  return lastFrame
+  return lastHeader
 }
 
 /**
@@ -162,16 +163,21 @@ export class Connection {
   }
 
   /**
-   * Sends one binary frame; closes a consumer whose send buffer is over the limit. The frame is
-   * written to the socket as ws would write it, framed once per broadcast: the server negotiates no
-   * extension (no per-message deflate), so ws would add only the header and keep no queue of its own.
+   * Sends one binary frame; closes a consumer whose send buffer is over the limit. Written to the
+   * socket as ws would write it (header, then payload, in one write): the server negotiates no
+   * extension (no per-message deflate), so ws would add only the header and keep no queue of its
+   * own, and its send path costs more per call than the write itself.
    */
   send(frame: Uint8Array): void {
     if (!this.isOpen || (!this.corked && this.overLimit())) return
     this.lastSentAt = performance.now()
     this.options.stats.messagesOut++
     this.options.stats.bytesOut += frame.byteLength
-    this.raw.write(wireFrame(frame))
+    const raw = this.raw
+    raw.cork()
+    raw.write(frameHeader(frame))
+    raw.write(frame)
+    raw.uncork()
   }
 
   /**

@@ -10,7 +10,6 @@ declare module 'ws' {
         readonly fin: boolean
         readonly opcode: number
         readonly mask: boolean
-        readonly readOnly: boolean
         readonly rsv1: boolean
       },
     ): Uint8Array[]
