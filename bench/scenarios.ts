@@ -269,6 +269,9 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
   }
 }
 
+/** Per author, the next clock a client's document expects. */
+const stateVector = (client: BenchClient) => Y.decodeStateVector(Y.encodeStateVector(client.doc))
+
 /** A document of `edits` single-character edits, loaded cold after a restart. */
 export async function coldLoad(edits: number, runs = 3): Promise<ScenarioResult> {
   let server = await startTarget('tandem')
@@ -409,14 +412,14 @@ export async function crash(rooms: number, durationMs: number): Promise<Scenario
     await sleep(durationMs)
     await server.stop('SIGKILL')
     clearInterval(typing)
-    const seen = observers.map((o) => Y.decodeStateVector(Y.encodeStateVector(o.doc)))
+    const seen = observers.map(stateVector)
     for (const c of [...writers, ...observers]) c.close()
     server = await startTarget('tandem', { dataDir })
     let lost = 0
     let relayed = 0
     for (let r = 0; r < rooms; r++) {
       const reader = await connected(server.url, `c-${r}`)
-      const vector = Y.decodeStateVector(Y.encodeStateVector(reader.doc))
+      const vector = stateVector(reader)
       // Every edit here is one character, one clock: clocks count edits.
       for (const [author, clock] of seen[r] ?? new Map<number, number>()) {
         relayed += clock

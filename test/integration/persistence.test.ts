@@ -1,10 +1,9 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import * as decoding from 'lib0/decoding'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { openLevelStore } from '../../persistence/level.js'
-import { encodeUpdate } from '../../server/protocol.js'
+import { decodeMessage, encodeUpdate } from '../../server/protocol.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { type RawSocket, rawSocket, textUpdate } from '../helpers/raw.js'
 import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
@@ -53,9 +52,8 @@ async function batchingStore(commitIntervalMs: number) {
 /** The document updates relayed to a raw socket so far (sync update messages). */
 function relayed(socket: RawSocket): Uint8Array[] {
   return socket.received.flatMap((frame) => {
-    const decoder = decoding.createDecoder(frame)
-    const isUpdate = decoding.readVarUint(decoder) === 0 && decoding.readVarUint(decoder) === 2
-    return isUpdate ? [decoding.readVarUint8Array(decoder)] : []
+    const message = decodeMessage(frame)
+    return message.kind === 'sync-update' ? [message.update] : []
   })
 }
 
