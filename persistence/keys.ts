@@ -8,6 +8,7 @@
  */
 
 export const KEY_VERSION = 1
+const KIND_JOURNAL = 0x6a // 'j'
 const KIND_META = 0x6d // 'm'
 const KIND_UPDATE = 0x75 // 'u'
 const TERMINATOR = [0x00, 0x01] as const
@@ -27,6 +28,11 @@ function escapeName(name: string): number[] {
 
 function prefix(kind: number, name: string): number[] {
   return [KEY_VERSION, kind, ...escapeName(name), ...TERMINATOR]
+}
+
+/** Key of the record that names the last journal segment whose writes LevelDB has. */
+export function journalKey(): Buffer {
+  return Buffer.from([KEY_VERSION, KIND_JOURNAL])
 }
 
 /** Key of one document's metadata record. */

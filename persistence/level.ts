@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises'
-import leveldown, { type BatchOp, type ChainedBatch, type IteratorOptions, type LevelDown } from 'leveldown'
+import leveldown, { type BatchOp, type IteratorOptions, type LevelDown } from 'leveldown'
+import { Journal, type Op, readSegment, segmentsIn } from './journal.js'
 import {
+  journalKey,
   metaKey,
   metaRange,
   nameOfMetaKey,
@@ -15,18 +17,21 @@ import { type DocMeta, type DocStore, type LoadedDoc, StoreError } from './store
 export interface LevelStoreOptions {
   /** Directory of the database; created when missing. One process may use it at a time. */
   readonly dir: string
-  /** Sync each batch to disk before acknowledging it (survives power loss, not only a crash). Default false. */
+  /** Sync each journal write to disk before acknowledging it (survives power loss, not only a crash). Default false. */
   readonly fsync?: boolean
   /**
-   * Group-commit window in ms: at most one batch starts per window, so under load many updates
-   * share one LevelDB write; when writes are rare, a write starts at once. Default 2.
+   * Group-commit window of the journal in ms: at most one journal write starts per window, so
+   * many updates share one write. 0 (the default): one write per turn of the event loop, for
+   * everything that arrived in it.
    */
   readonly commitIntervalMs?: number
-  /** Told about every batch written (or failed), for metrics. */
+  /** Told about every journal write and LevelDB batch (or their failure), for metrics. */
   readonly onBatch?: (info: BatchInfo) => void
 }
 
 export interface BatchInfo {
+  /** `journal`: a write that acknowledges updates; `leveldb`: the batch that moves them on. */
+  readonly stage: 'journal' | 'leveldb'
   readonly durationMs: number
   readonly records: number
   readonly bytes: number
@@ -36,21 +41,37 @@ export interface BatchInfo {
 /**
  * A document's metadata record is rewritten at most once per this many ms while only appends come
  * (compactions and deletions rewrite it at once): under load it would otherwise be half the
- * records of every batch. After a crash it is at most that far behind; its record count is
+ * records of every write. After a crash it is at most that far behind; its record count is
  * recovered from the keys.
  */
 const META_INTERVAL_MS = 1000
 /** Quiet time after a compaction before LevelDB is asked to reclaim the space, in ms. */
 const RECLAIM_IDLE_MS = 1000
-const DEFAULT_COMMIT_INTERVAL_MS = 2
-/** A batch with this many records is written without waiting for the rest of the window. */
-const FULL_BATCH_RECORDS = 64
+/** A journal group with this many records is written without waiting for the rest of the window. */
+const FULL_GROUP_RECORDS = 64
+/**
+ * What the journal holds reaches LevelDB in a batch at most once per this many ms (when it has
+ * this many records, at once): its hop to a LevelDB thread is paid per batch, off every
+ * update's path.
+ */
+const LEVEL_INTERVAL_MS = 100
+const FULL_LEVEL_RECORDS = 4096
+/**
+ * Wait before writing a failed LevelDB batch again. Its records are safe in the journal (and
+ * replayed at the next start if LevelDB never takes them); meanwhile new writes are refused.
+ */
+const LEVEL_RETRY_MS = 1000
 const noop = (): void => undefined
 
 /** Per-document counters; kept in memory for documents touched since open. */
-interface DocState {
+interface DocState extends Counters {
   readonly name: string
   readonly keyPrefix: Buffer
+  /** The LevelDB batch that will hold this document's latest journaled write, until written. */
+  batch: LevelBatch | null
+}
+
+interface Counters {
   createdAt: number
   updatedAt: number
   bytes: number
@@ -58,57 +79,55 @@ interface DocState {
   updates: number
   firstSeq: number
   nextSeq: number
-  /** The batch that last wrote this document while it is still queued or in flight. */
-  lastWrite: Promise<void> | null
-  /** When its metadata record was last queued (performance.now()). */
+  /** When its metadata record was last written (performance.now()). */
   metaAt: number
 }
 
-/**
- * Everything written together in one LevelDB batch. Records go straight into LevelDB's own batch
- * (leveldown's chained form): its array form reads each operation back through N-API property
- * lookups, several times slower per record than handing over key and value.
- */
-class Batch {
-  readonly docs = new Set<DocState>()
-  /** Documents whose metadata record the batch rewrites (from their counters when it is written). */
-  readonly metas = new Set<DocState>()
-  records = 0
-  /** Bytes of documents (updates and compacted states). */
-  bytes = 0
-  readonly done: Promise<void>
+/** A promise with its settlers; marked handled, so a failure nobody waits for crashes nothing. */
+class Deferred {
+  readonly promise: Promise<void>
   resolve!: () => void
   reject!: (error: StoreError) => void
 
-  constructor(private readonly chained: ChainedBatch) {
-    this.done = new Promise<void>((resolve, reject) => {
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve
       this.reject = reject
     })
+    this.promise.catch(noop)
   }
+}
 
-  put(key: Buffer, value: Buffer): void {
-    this.chained.put(key, value)
-    this.records++
-  }
+/** The writes of one journal group: what arrived in one turn of the event loop (or one window). */
+class Group extends Deferred {
+  readonly ops: Op[] = []
+  /** Each document written, with its counters from before the group, restored if the write fails. */
+  readonly docs = new Map<DocState, Counters>()
+  /** Documents whose metadata record the group rewrites (from their counters when it is written). */
+  readonly metas = new Set<DocState>()
+  /** Bytes of documents (updates and compacted states). */
+  bytes = 0
+}
 
-  del(key: Buffer): void {
-    this.chained.del(key)
-    this.records++
-  }
-
-  write(sync: boolean, callback: (err?: Error | null) => void): void {
-    this.chained.write({ sync }, callback)
-  }
+/** Journaled writes on their way to LevelDB, in one batch. */
+class LevelBatch {
+  readonly ops: Op[] = []
+  readonly docs = new Set<DocState>()
+  bytes = 0
+  /** The highest journal segment whose writes are all in this batch or earlier ones. */
+  segment = 0
+  /** Settles with the next attempt to write the batch. */
+  attempt = new Deferred()
 }
 
 /** Past this many cached documents, idle ones are forgotten (they are re-read when touched). */
 const MAX_CACHED_DOCS = 10_000
 
 /**
- * Opens a LevelDB document store in `options.dir`.
+ * Opens a LevelDB document store in `options.dir`, replaying what its journal holds beyond what
+ * LevelDB has.
  * Rejects with `TANDEM_ERR_STORE_LOCKED` when another process holds the directory, and with
- * `TANDEM_ERR_STORE_OPEN` when it cannot be created or opened.
+ * `TANDEM_ERR_STORE_OPEN` when it cannot be created, opened or recovered.
  */
 export async function openLevelStore(options: LevelStoreOptions): Promise<DocStore> {
   try {
@@ -144,53 +163,132 @@ export async function openLevelStore(options: LevelStoreOptions): Promise<DocSto
       )
     }),
   )
-  return new LevelStore(db, options)
+  let journal: Journal
+  try {
+    journal = await recover(db, options.dir)
+  } catch (cause) {
+    await new Promise<void>((resolve) => db.close(() => resolve()))
+    throw new StoreError(
+      'TANDEM_ERR_STORE_OPEN',
+      `cannot recover the journal in ${options.dir}: ${(cause as Error).message}`,
+      { cause },
+    )
+  }
+  return new LevelStore(db, journal, options)
+}
+
+/** Writes the journal segments LevelDB lacks into it, one batch each, and deletes every segment. */
+async function recover(db: LevelDown, dir: string): Promise<Journal> {
+  const marked = await new Promise<Buffer | undefined>((resolve, reject) =>
+    db.get(journalKey(), { asBuffer: true }, (err, value) =>
+      err && !/notfound/i.test(err.message) ? reject(err) : resolve(err ? undefined : value),
+    ),
+  )
+  const applied = marked ? Number(marked.toString('latin1')) : 0
+  if (!Number.isSafeInteger(applied))
+    throw new Error(`unreadable journal mark ${JSON.stringify(marked?.toString('latin1'))}`)
+  const segments = segmentsIn(dir)
+  let last = applied
+  for (const segment of segments) {
+    if (segment > applied) {
+      const ops = readSegment(dir, segment)
+      await new Promise<void>((resolve, reject) =>
+        writeBatch(db, ops, segment, true, (err) => (err ? reject(err) : resolve())),
+      )
+    }
+    last = Math.max(last, segment)
+  }
+  const journal = new Journal(dir, last, segments)
+  journal.remove(last)
+  return journal
+}
+
+/** Writes `ops` and the mark that segment `segment` and those before it are applied, atomically. */
+function writeBatch(
+  db: LevelDown,
+  ops: readonly Op[],
+  segment: number,
+  sync: boolean,
+  callback: (err?: Error | null) => void,
+): void {
+  // leveldown's chained form: its array form reads each operation back through N-API property
+  // lookups, several times slower per record than handing over key and value.
+  const chained = db.batch()
+  for (const { key, value } of ops) {
+    if (value) chained.put(key, value)
+    else chained.del(key)
+  }
+  chained.put(journalKey(), Buffer.from(String(segment), 'latin1'))
+  chained.write({ sync }, callback)
 }
 
 class LevelStore implements DocStore {
   private readonly docs = new Map<string, DocState>()
   private readonly reading = new Map<string, Promise<DocState>>()
-  /** The batch collecting writes; written when the one in flight completes. */
-  private next: Batch | null = null
-  private inFlight: Batch | null = null
-  /** The group-commit timer, and whether a flush is due in this turn of the event loop. */
-  private flushTimer: NodeJS.Timeout | null = null
-  private flushSoon = false
-  /** When the last batch started (performance.now()), for the group-commit window. */
-  private lastFlushAt = Number.NEGATIVE_INFINITY
+  /** The journal group collecting writes; written at the end of this turn or window. */
+  private group: Group | null = null
+  private groupTimer: NodeJS.Timeout | null = null
+  private groupSoon = false
+  /** When the last group was written (performance.now()), for the group-commit window. */
+  private lastGroupAt = Number.NEGATIVE_INFINITY
+  /** The LevelDB batch collecting journaled writes, and the one being written (or retried). */
+  private next: LevelBatch | null = null
+  private inFlight: LevelBatch | null = null
+  private levelTimer: NodeJS.Timeout | null = null
+  private levelSoon = false
+  private lastLevelAt = Number.NEGATIVE_INFINITY
+  /** A reader needs LevelDB to have everything journaled: the next batch goes without waiting. */
+  private levelWanted = false
+  private retryTimer: NodeJS.Timeout | null = null
+  /** Why the last LevelDB write failed, until one succeeds. */
+  private levelError: StoreError | null = null
   private closing: Promise<void> | null = null
-  /** Closing: what is queued is written without waiting out the commit window. */
+  /** Closing: what is queued is written without waiting out any window, and tried once. */
   private draining = false
   /** Documents compacted since LevelDB last reclaimed their space (see `reclaim`). */
   private readonly compacted = new Set<string>()
   private reclaimTimer: NodeJS.Timeout | null = null
   private reclaiming: Promise<void> | null = null
-  /** Documents appended to since their metadata record was last queued. */
+  /** Documents appended to since their metadata record was last written. */
   private readonly staleMeta = new Set<DocState>()
   private metaTimer: NodeJS.Timeout | null = null
 
   constructor(
     private readonly db: LevelDown,
+    private readonly journal: Journal,
     private readonly options: LevelStoreOptions,
   ) {}
 
   async load(name: string): Promise<LoadedDoc> {
     this.assertOpen()
     const state = await this.state(name)
-    // Records still queued are not visible to an iterator yet: wait for them.
-    if (state.lastWrite) await state.lastWrite.catch(() => undefined)
+    // Writes only journaled so far are not visible to an iterator yet: have LevelDB take them
+    // (batches are written in order, the one in flight first).
+    if (this.group?.docs.has(state)) this.writeGroup()
+    while (state.batch) {
+      this.wantLevel()
+      try {
+        await (this.inFlight ?? state.batch).attempt.promise
+      } catch (cause) {
+        throw new StoreError(
+          'TANDEM_ERR_STORE_READ',
+          `cannot read ${name}: its latest writes are not in LevelDB yet (${(cause as Error).message})`,
+          { cause },
+        )
+      }
+    }
     const updates = await this.readValues(updateRange(name))
     return { updates, meta: state.records === 0 && state.updates === 0 ? null : toMeta(state) }
   }
 
   append(name: string, update: Uint8Array): Promise<void> {
-    return this.withState(name, (state, batch) => {
-      if (state.updates === 0 || performance.now() - state.metaAt >= META_INTERVAL_MS) batch.metas.add(state)
+    return this.withState(name, (state, group) => {
+      if (state.updates === 0 || performance.now() - state.metaAt >= META_INTERVAL_MS) group.metas.add(state)
       else this.metaLater(state)
       const now = Date.now()
       if (state.updates === 0) state.createdAt = now
-      batch.put(updateKeyAt(state.keyPrefix, state.nextSeq++), asBuffer(update))
-      batch.bytes += update.byteLength
+      group.ops.push({ key: updateKeyAt(state.keyPrefix, state.nextSeq++), value: asBuffer(update) })
+      group.bytes += update.byteLength
       state.updatedAt = now
       state.bytes += update.byteLength
       state.records++
@@ -199,14 +297,15 @@ class LevelStore implements DocStore {
   }
 
   compact(name: string, state: Uint8Array): Promise<void> {
-    const written = this.withState(name, (doc, batch) => {
-      batch.metas.add(doc)
-      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++) batch.del(updateKeyAt(doc.keyPrefix, seq))
+    const written = this.withState(name, (doc, group) => {
+      group.metas.add(doc)
+      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
+        group.ops.push({ key: updateKeyAt(doc.keyPrefix, seq), value: null })
       const now = Date.now()
       if (doc.updates === 0) doc.createdAt = now
       doc.firstSeq = doc.nextSeq
-      batch.put(updateKeyAt(doc.keyPrefix, doc.nextSeq++), asBuffer(state))
-      batch.bytes += state.byteLength
+      group.ops.push({ key: updateKeyAt(doc.keyPrefix, doc.nextSeq++), value: asBuffer(state) })
+      group.bytes += state.byteLength
       doc.updatedAt = now
       doc.bytes = state.byteLength
       doc.records = 1
@@ -220,9 +319,10 @@ class LevelStore implements DocStore {
   }
 
   delete(name: string): Promise<void> {
-    return this.withState(name, (doc, batch) => {
-      batch.metas.add(doc)
-      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++) batch.del(updateKeyAt(doc.keyPrefix, seq))
+    return this.withState(name, (doc, group) => {
+      group.metas.add(doc)
+      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
+        group.ops.push({ key: updateKeyAt(doc.keyPrefix, seq), value: null })
       doc.firstSeq = doc.nextSeq
       doc.bytes = 0
       doc.records = 0
@@ -246,8 +346,14 @@ class LevelStore implements DocStore {
     this.closing ??= (async () => {
       this.draining = true
       this.writeStaleMeta()
-      this.scheduleFlush()
-      await this.settled()
+      if (this.retryTimer) {
+        clearTimeout(this.retryTimer)
+        this.retryTimer = null
+        if (this.inFlight) this.writeLevel(this.inFlight)
+      }
+      // A failed LevelDB write leaves its records in the journal, for the next start.
+      await this.settled().catch(noop)
+      await this.journal.close()
       if (this.reclaimTimer) clearTimeout(this.reclaimTimer)
       await this.reclaiming
       await this.reclaim()
@@ -293,7 +399,7 @@ class LevelStore implements DocStore {
     }
   }
 
-  /** Has `state`'s metadata record rewritten within META_INTERVAL_MS, with whatever batch is next. */
+  /** Has `state`'s metadata record rewritten within META_INTERVAL_MS, with whatever group is next. */
   private metaLater(state: DocState): void {
     this.staleMeta.add(state)
     this.metaTimer ??= setTimeout(() => {
@@ -306,15 +412,22 @@ class LevelStore implements DocStore {
     if (this.metaTimer) clearTimeout(this.metaTimer)
     this.metaTimer = null
     if (this.staleMeta.size === 0) return
-    for (const state of this.staleMeta) this.queue(state).metas.add(state)
+    for (const state of this.staleMeta) this.collect(state).metas.add(state)
     this.staleMeta.clear()
-    this.scheduleFlush()
+    this.scheduleGroup()
   }
 
-  /** Resolves once every write queued so far has completed (successfully or not). */
+  /**
+   * Writes what is collected to the journal and LevelDB now, and resolves once LevelDB has it
+   * all; rejects when a LevelDB write fails (the journal keeps its records).
+   */
   private async settled(): Promise<void> {
-    while (this.inFlight || this.next) {
-      await (this.next ?? this.inFlight)?.done.catch(() => undefined)
+    this.writeGroup()
+    for (;;) {
+      const batch = this.inFlight ?? this.next
+      if (!batch) return
+      this.wantLevel()
+      await batch.attempt.promise
     }
   }
 
@@ -323,18 +436,18 @@ class LevelStore implements DocStore {
   }
 
   /**
-   * Runs `write` against the document's counters and the batch being collected, in call order
-   * (a document not yet cached is read first), and returns that batch's completion.
+   * Runs `write` against the document's counters and the group being collected, in call order
+   * (a document not yet cached is read first), and returns that group's completion.
    */
-  private withState(name: string, write: (state: DocState, batch: Batch) => void): Promise<void> {
+  private withState(name: string, write: (state: DocState, group: Group) => void): Promise<void> {
     if (this.closing)
       return Promise.reject(new StoreError('TANDEM_ERR_STORE_CLOSED', 'the document store is closed'))
     const cached = this.docs.get(name)
     const enqueue = (state: DocState): Promise<void> => {
-      const batch = this.queue(state)
-      write(state, batch)
-      this.scheduleFlush()
-      return batch.done
+      const group = this.collect(state)
+      write(state, group)
+      this.scheduleGroup()
+      return group.promise
     }
     if (cached && !this.reading.has(name)) return enqueue(cached)
     return this.state(name).then(enqueue)
@@ -394,100 +507,204 @@ class LevelStore implements DocStore {
     return state
   }
 
-  /** The batch being collected, with `state` among the documents it writes. */
-  private queue(state: DocState): Batch {
-    const batch = this.collecting()
-    batch.docs.add(state)
-    state.lastWrite = batch.done
-    return batch
-  }
-
-  private collecting(): Batch {
-    this.next ??= new Batch(this.db.batch())
-    return this.next
+  /** The group being collected, with `state` among the documents it writes. */
+  private collect(state: DocState): Group {
+    this.group ??= new Group()
+    const group = this.group
+    if (!group.docs.has(state)) group.docs.set(state, counters(state))
+    return group
   }
 
   /**
-   * Writes the collected batch once nothing is in flight and either the group-commit window since
-   * the last batch has passed or the batch is full: everything that arrives meanwhile (at least
-   * this turn of the event loop) joins it. Under a steady trickle that is one LevelDB write, and
-   * one hop to its thread, per window instead of per update; under a flood, full batches go
-   * back to back.
+   * Writes the collected group once the group-commit window since the last one has passed (with
+   * no window, at the end of this turn of the event loop) or the group is full: everything that
+   * arrives meanwhile joins it, for one write.
    */
-  private scheduleFlush(): void {
-    const batch = this.next
-    if (this.inFlight || !batch || this.flushSoon) return
-    const interval = this.options.commitIntervalMs ?? DEFAULT_COMMIT_INTERVAL_MS
+  private scheduleGroup(): void {
+    const group = this.group
+    if (!group || this.groupSoon) return
+    const interval = this.options.commitIntervalMs ?? 0
     const wait =
-      batch.records >= FULL_BATCH_RECORDS || this.draining
+      group.ops.length >= FULL_GROUP_RECORDS || this.draining
         ? 0
-        : this.lastFlushAt + interval - performance.now()
+        : this.lastGroupAt + interval - performance.now()
     if (wait > 0) {
-      this.flushTimer ??= setTimeout(this.runFlush, wait)
+      this.groupTimer ??= setTimeout(this.runGroup, wait)
       return
     }
-    if (this.flushTimer) clearTimeout(this.flushTimer)
-    this.flushTimer = null
-    this.flushSoon = true
-    setImmediate(this.runFlush)
+    if (this.groupTimer) clearTimeout(this.groupTimer)
+    this.groupTimer = null
+    this.groupSoon = true
+    setImmediate(this.runGroup)
   }
 
-  private readonly runFlush = (): void => {
-    if (this.flushTimer) clearTimeout(this.flushTimer)
-    this.flushTimer = null
-    this.flushSoon = false
-    this.flush()
+  private readonly runGroup = (): void => {
+    this.groupSoon = false
+    this.writeGroup()
   }
 
-  private flush(): void {
+  /**
+   * Writes the collected group to the journal: once that returns (and, with `fsync`, the journal
+   * is synced) its writes are acknowledged. They join the next LevelDB batch. A refused or failed
+   * write leaves no trace: the documents' counters go back to what they were.
+   */
+  private writeGroup(): void {
+    const group = this.group
+    if (this.groupTimer) clearTimeout(this.groupTimer)
+    this.groupTimer = null
+    if (!group) return
+    this.group = null
+    const started = performance.now()
+    this.lastGroupAt = started
+    for (const state of group.metas) {
+      this.staleMeta.delete(state)
+      state.metaAt = started
+      group.ops.push({ key: metaKey(state.name), value: state.updates === 0 ? null : encodeMeta(state) })
+    }
+    const report = (error: StoreError | null) =>
+      this.options.onBatch?.({
+        stage: 'journal',
+        durationMs: performance.now() - started,
+        records: group.ops.length,
+        bytes: group.bytes,
+        error,
+      })
+    const refuse = (error: StoreError) => {
+      for (const [state, before] of group.docs) Object.assign(state, before)
+      for (const state of group.metas) this.metaLater(state)
+      report(error)
+      group.reject(error)
+    }
+    // While LevelDB fails, the journal takes nothing more: what it holds stays bounded.
+    if (this.levelError) {
+      const message = `not written while LevelDB fails (${this.levelError.message})`
+      refuse(new StoreError('TANDEM_ERR_STORE_WRITE', message, { cause: this.levelError }))
+      return
+    }
+    try {
+      this.journal.write(group.ops)
+    } catch (cause) {
+      refuse(asStoreError(cause))
+      return
+    }
+    this.next ??= new LevelBatch()
+    const batch = this.next
+    for (const op of group.ops) batch.ops.push(op)
+    batch.bytes += group.bytes
+    for (const state of group.docs.keys()) {
+      batch.docs.add(state)
+      state.batch = batch
+    }
+    if (this.options.fsync) {
+      this.journal.sync().then(
+        () => {
+          report(null)
+          group.resolve()
+        },
+        (cause: unknown) => {
+          const error = asStoreError(cause)
+          report(error)
+          group.reject(error)
+        },
+      )
+    } else {
+      report(null)
+      group.resolve()
+    }
+    this.scheduleLevel()
+  }
+
+  /** Has the next LevelDB batch go as soon as nothing is in flight. */
+  private wantLevel(): void {
+    this.levelWanted = true
+    this.scheduleLevel()
+  }
+
+  /** Writes the next LevelDB batch after LEVEL_INTERVAL_MS since the last, or at once if full or wanted. */
+  private scheduleLevel(): void {
+    const batch = this.next
+    if (this.inFlight || !batch || this.levelSoon) return
+    const wait =
+      batch.ops.length >= FULL_LEVEL_RECORDS || this.levelWanted || this.draining
+        ? 0
+        : this.lastLevelAt + LEVEL_INTERVAL_MS - performance.now()
+    if (wait > 0) {
+      this.levelTimer ??= setTimeout(this.runLevel, wait)
+      return
+    }
+    if (this.levelTimer) clearTimeout(this.levelTimer)
+    this.levelTimer = null
+    this.levelSoon = true
+    setImmediate(this.runLevel)
+  }
+
+  private readonly runLevel = (): void => {
+    if (this.levelTimer) clearTimeout(this.levelTimer)
+    this.levelTimer = null
+    this.levelSoon = false
     const batch = this.next
     if (!batch || this.inFlight) return
     this.next = null
+    this.levelWanted = false
     this.inFlight = batch
+    this.lastLevelAt = performance.now()
+    // Later groups go to a new segment: the batch holds every write of this one and those before.
+    batch.segment = this.journal.rotate()
+    this.writeLevel(batch)
+  }
+
+  /**
+   * Writes a batch to LevelDB with the mark that its segments are applied, then deletes them.
+   * Batches are written in order, one at a time: a failed one is written again before any later
+   * one (while closing, the rest is left to the journal).
+   */
+  private writeLevel(batch: LevelBatch): void {
     const started = performance.now()
-    this.lastFlushAt = started
-    for (const state of batch.metas) {
-      this.staleMeta.delete(state)
-      state.metaAt = started
-      if (state.updates === 0) batch.del(metaKey(state.name))
-      else batch.put(metaKey(state.name), encodeMeta(state))
-    }
-    batch.write(this.options.fsync === true, (err) => {
-      this.inFlight = null
+    writeBatch(this.db, batch.ops, batch.segment, this.options.fsync === true, (err) => {
+      const attempt = batch.attempt
       const error = err
         ? new StoreError(
             'TANDEM_ERR_STORE_WRITE',
-            `write of ${batch.docs.size} document(s) failed: ${err.message}`,
-            {
-              cause: err,
-            },
+            `LevelDB write of ${batch.docs.size} document(s) failed: ${err.message}`,
+            { cause: err },
           )
         : null
-      for (const state of batch.docs) {
-        if (state.lastWrite === batch.done) state.lastWrite = null
-        // The counters now disagree with the disk: read them again when next needed.
-        if (error) {
-          this.docs.delete(state.name)
-          this.staleMeta.delete(state)
-        }
-      }
       this.options.onBatch?.({
+        stage: 'leveldb',
         durationMs: performance.now() - started,
-        records: batch.records,
+        records: batch.ops.length,
         bytes: batch.bytes,
         error,
       })
-      if (error) batch.reject(error)
-      else batch.resolve()
+      this.levelError = error
+      if (error) {
+        batch.attempt = new Deferred()
+        if (this.draining) {
+          this.inFlight = null
+          this.next?.attempt.reject(error)
+          this.next = null
+        } else {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = null
+            this.writeLevel(batch)
+          }, LEVEL_RETRY_MS)
+        }
+        attempt.reject(error)
+        return
+      }
+      this.inFlight = null
+      this.journal.remove(batch.segment)
+      for (const state of batch.docs) if (state.batch === batch) state.batch = null
+      attempt.resolve()
       this.forgetIdleDocs()
-      this.scheduleFlush()
+      this.scheduleLevel()
     })
   }
 
   private forgetIdleDocs(): void {
     if (this.docs.size <= MAX_CACHED_DOCS) return
     for (const [name, state] of this.docs)
-      if (!state.lastWrite && !this.staleMeta.has(state)) this.docs.delete(name)
+      if (!state.batch && !this.staleMeta.has(state) && !this.group?.docs.has(state)) this.docs.delete(name)
   }
 
   private async readValues(range: { gte: Buffer; lt: Buffer }): Promise<Uint8Array[]> {
@@ -515,6 +732,17 @@ class LevelStore implements DocStore {
   }
 }
 
+function asStoreError(cause: unknown): StoreError {
+  return cause instanceof StoreError
+    ? cause
+    : new StoreError('TANDEM_ERR_STORE_WRITE', `journal write failed: ${String(cause)}`, { cause })
+}
+
+function counters(state: Counters): Counters {
+  const { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, metaAt } = state
+  return { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, metaAt }
+}
+
 /** leveldown stores anything but a Buffer as its string form: wrap (no copy) what Yjs hands us. */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -531,7 +759,7 @@ function emptyState(name: string): DocState {
     updates: 0,
     firstSeq: 0,
     nextSeq: 0,
-    lastWrite: null,
+    batch: null,
     metaAt: Number.NEGATIVE_INFINITY,
   }
 }

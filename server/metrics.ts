@@ -20,8 +20,8 @@ export class Stats {
 
 export interface Metrics {
   readonly registry: Registry
-  /** Records one persistence batch. */
-  observeWrite(durationMs: number, failed: boolean): void
+  /** Records one journal write (it acknowledges updates) or LevelDB batch (behind it). */
+  observeWrite(stage: 'journal' | 'leveldb', durationMs: number, failed: boolean): void
 }
 
 /** Builds the `/metrics` registry over `stats` and the live room count. */
@@ -70,15 +70,15 @@ export function createMetrics(stats: Stats, roomsLoaded: () => number): Metrics 
   })
   const writeSeconds = new Histogram({
     name: 'tandem_persist_batch_seconds',
-    help: 'Duration of one persistence batch write.',
-    labelNames: ['result'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    help: 'Duration of one persistence write: a journal group (stage="journal") or a LevelDB batch behind it (stage="leveldb").',
+    labelNames: ['stage', 'result'],
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers,
   })
   return {
     registry,
-    observeWrite(durationMs, failed) {
-      writeSeconds.observe({ result: failed ? 'error' : 'ok' }, durationMs / 1000)
+    observeWrite(stage, durationMs, failed) {
+      writeSeconds.observe({ stage, result: failed ? 'error' : 'ok' }, durationMs / 1000)
     },
   }
 }

@@ -38,9 +38,9 @@ export interface ServerOptions {
   /** Interval of the ping/pong heartbeat; a socket that missed one pong is dropped. Default 30 000 ms. */
   readonly pingIntervalMs?: number
   /**
-   * Group commit: under load, at most one store write starts per this window and every update
-   * that arrives meanwhile joins it (less CPU per update, up to this much more latency); a write
-   * after a quiet spell starts at once. Default 2 ms.
+   * Group commit: at most one journal write starts per this window and every update that arrives
+   * meanwhile joins it (fewer writes, up to this much more latency); a write after a quiet spell
+   * starts at once. Default 0: one write per turn of the event loop, for everything read in it.
    */
   readonly commitIntervalMs?: number
   /** Compact a document once it has this many stored update records. Default 500. */
@@ -121,7 +121,7 @@ export const DEFAULTS = {
   maxBufferedBytes: 16 * 1024 * 1024,
   maxQueuedMessages: 1000,
   pingIntervalMs: 30_000,
-  commitIntervalMs: 2,
+  commitIntervalMs: 0,
   compactAfterRecords: 500,
   persistRetryMs: 5_000,
   awarenessFlushMs: 30,

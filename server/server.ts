@@ -244,8 +244,8 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       dir: this.options.dataDir,
       fsync: this.options.fsync,
       commitIntervalMs: this.options.commitIntervalMs,
-      onBatch: ({ durationMs, error }) => {
-        this.metrics.observeWrite(durationMs, error !== null)
+      onBatch: ({ stage, durationMs, error }) => {
+        this.metrics.observeWrite(stage, durationMs, error !== null)
         if (error) this.stats.countError(error.code)
       },
     })

@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { readdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import { segmentsIn } from '../../persistence/journal.js'
 import { openLevelStore } from '../../persistence/level.js'
 import { decodeMessage, encodeUpdate } from '../../server/protocol.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
@@ -38,13 +42,15 @@ function typed(count: number, char = 'x') {
   return { doc, updates }
 }
 
-/** A store with the given commit window that records the size of every batch it writes. */
+/** A store with the given commit window that records the size of every journal write. */
 async function batchingStore(commitIntervalMs: number) {
   const batches: number[] = []
   const store = await openLevelStore({
     dir: await tempDataDir(),
     commitIntervalMs,
-    onBatch: ({ records }) => batches.push(records),
+    onBatch: ({ stage, records }) => {
+      if (stage === 'journal') batches.push(records)
+    },
   })
   return { store, batches }
 }
@@ -160,13 +166,13 @@ describe('persistence', () => {
     expect((await stored(dir, 'race')).text).toBe('x43210')
   })
 
-  it('group-commits: writes within the commit window share one LevelDB batch', async () => {
+  it('group-commits: writes within the commit window share one journal write', async () => {
     const { store, batches } = await batchingStore(1000)
     try {
       const { updates } = typed(4)
       // After a quiet spell a write starts at once, alone.
       await store.append('g', updates[0]!)
-      // The next ones arrive in separate turns of the event loop, within the window: one batch.
+      // The next ones arrive in separate turns of the event loop, within the window: one write.
       const writes: Promise<void>[] = []
       for (const update of updates.slice(1)) {
         writes.push(store.append('g', update))
@@ -181,6 +187,24 @@ describe('persistence', () => {
       const loaded = new Y.Doc()
       for (const update of (await store.load('g')).updates) Y.applyUpdate(loaded, update)
       expect(loaded.getText('t').toString()).toBe('xxxx')
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('without a window, writes one group per turn of the event loop, for everything in it', async () => {
+    const { store, batches } = await batchingStore(0)
+    try {
+      const { updates } = typed(6)
+      // The first (with the metadata record) alone, three in one turn, then one per turn.
+      await store.append('turns', updates[0]!)
+      const writes = updates.slice(1, 4).map((update) => store.append('turns', update))
+      for (const update of updates.slice(4)) {
+        await new Promise((resolve) => setImmediate(resolve))
+        writes.push(store.append('turns', update))
+      }
+      await Promise.all(writes)
+      expect(batches).toEqual([2, 3, 1, 1])
     } finally {
       await store.close()
     }
@@ -231,7 +255,7 @@ describe('persistence', () => {
     expect(seen.getText('t').length).toBe(5 + 20)
   })
 
-  it('writes a full batch at once, without waiting for the rest of the commit window', async () => {
+  it('writes a full group at once, without waiting for the rest of the commit window', async () => {
     const { store, batches } = await batchingStore(60_000)
     try {
       const { updates } = typed(71)
@@ -293,4 +317,99 @@ describe('persistence', () => {
     await running.stop()
     expect((await stored(dir, 'full')).text).toBe('unsaved')
   })
+
+  it('refuses a journal write cut short (a file-size limit, like a full disk), keeps what was acknowledged, and replays it after SIGKILL', async () => {
+    const dir = await tempDataDir()
+    // A 2 MiB update is cut short at the 1 MiB limit and refused; the next one goes to a new
+    // segment; the process is killed the moment that one is acknowledged, before LevelDB has it.
+    const results = await inLimitedProcess(
+      dir,
+      `for (const [fill, size] of [['a', 10], ['b', 2 * 1024 * 1024], ['c', 10]]) await append(fill, size)
+      report(() => process.kill(process.pid, 'SIGKILL'))`,
+    )
+    expect(results).toEqual([
+      'ok',
+      expect.stringMatching(/^TANDEM_ERR_STORE_WRITE: journal write to tandem-journal-\d+ failed: .*EFBIG/),
+      'ok',
+    ])
+    // What the killed process acknowledged last is only in its journal (after the torn group).
+    expect(segmentsIn(dir).length).toBeGreaterThan(0)
+    expect(await storedFills(dir)).toEqual(['a', 'c'])
+    // Replayed into LevelDB and deleted.
+    expect(segmentsIn(dir)).toEqual([])
+  })
+
+  it('keeps what the journal acknowledged when LevelDB fails behind it, refuses writes meanwhile, and replays them at the next start', async () => {
+    const dir = await tempDataDir()
+    // Each 200 KiB update goes to LevelDB in its own batch and each batch to its own journal
+    // segment, but LevelDB's log file grows past the 1 MiB limit after a few: from then on its
+    // writes fail, and the journal refuses what comes next.
+    const results = await inLimitedProcess(
+      dir,
+      `for (const fill of 'abcdefghijkl') {
+        await append(fill, 200 * 1024)
+        await new Promise((resolve) => setTimeout(resolve, 150))
+      }
+      await store.close()
+      report(() => process.exit(0))`,
+    )
+    const acknowledged = results.flatMap((result, i) => (result === 'ok' ? ['abcdefghijkl'[i]] : []))
+    expect(acknowledged.length).toBeGreaterThanOrEqual(3)
+    expect(results.slice(acknowledged.length)).toEqual(
+      Array(results.length - acknowledged.length).fill(
+        expect.stringMatching(
+          /^TANDEM_ERR_STORE_WRITE: not written while LevelDB fails \(LevelDB write .*failed/,
+        ),
+      ),
+    )
+    expect(acknowledged.length).toBeLessThan(results.length)
+    // LevelDB never took the last acknowledged ones: the journal kept them.
+    expect(segmentsIn(dir).length).toBeGreaterThan(0)
+    expect(await storedFills(dir)).toEqual(acknowledged)
+    expect(segmentsIn(dir)).toEqual([])
+  })
 })
+
+/**
+ * Runs `body` against a real store on `dir` in a child process whose files may not grow past
+ * 1 MiB (`ulimit -f`): `append(fill, size)` appends to document `doc` an update of `size` bytes
+ * of `fill`, noting 'ok' or the error; `report(then)` prints the notes and calls `then`.
+ */
+async function inLimitedProcess(dir: string, body: string): Promise<string[]> {
+  const script = `
+    const { openLevelStore } = await import(${JSON.stringify(pathToFileURL(resolve('dist/persistence/level.js')).href)})
+    const store = await openLevelStore({ dir: process.argv[1] })
+    const results = []
+    const append = (fill, size) =>
+      store.append('doc', Buffer.alloc(size, fill)).then(
+        () => results.push('ok'),
+        (error) => results.push(error.code + ': ' + error.message),
+      )
+    const report = (then) => process.stdout.write(JSON.stringify(results) + '\\n', then)
+    ${body}
+  `
+  const child = spawn(
+    'bash',
+    ['-c', 'ulimit -f 2048 && exec "$0" --input-type=module -e "$1" "$2"', process.execPath, script, dir],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  let out = ''
+  child.stdout.on('data', (d) => {
+    out += d
+  })
+  await once(child, 'exit')
+  return JSON.parse(out) as string[]
+}
+
+/** The fill byte of each update stored for document `doc`, read with a fresh store. */
+async function storedFills(dir: string): Promise<string[]> {
+  const store = await openLevelStore({ dir })
+  try {
+    const { updates, meta } = await store.load('doc')
+    // The metadata record may lag the last second of writes; its record count never does.
+    expect(meta?.records).toBe(updates.length)
+    return updates.map((update) => String.fromCharCode(update[0]!))
+  } finally {
+    await store.close()
+  }
+}
