@@ -28,8 +28,13 @@ export interface Op {
 export class Journal {
   /** The segment being written; opened on the first write after a rotation. */
   private segment: Segment | null = null
-  /** The segment the last group went to (the one `sync()` syncs). */
+  /** The segment the last group went to. */
   private lastWritten: Segment | null = null
+  /** Segments written to since the last sync began. */
+  private readonly unsynced = new Set<Segment>()
+  private syncing: Promise<void> | null = null
+  /** The sync that starts when the running one ends. */
+  private queued: Promise<void> | null = null
   /** Segment files on disk, oldest first. */
   private readonly files: number[]
   private buffer = Buffer.allocUnsafe(64 * 1024)
@@ -71,20 +76,20 @@ export class Journal {
   }
 
   /**
-   * Resolves once the last group written is on disk (and, for a new segment, its directory
-   * entry). Syncs already running cover only what was written before they began, so a call made
-   * meanwhile waits for the next one, which then covers every call made meanwhile.
+   * Resolves once every group written so far is on disk, in whichever segment (and the directory
+   * entry of a new segment). One sync runs at a time and covers only what was written before it
+   * began, so a call made meanwhile waits for the next one, shared by every call made meanwhile:
+   * syncs complete in the order they were asked for.
    */
   sync(): Promise<void> {
-    const segment = this.lastWritten
-    if (!segment) return Promise.resolve()
-    if (segment.queued) return segment.queued
-    if (!segment.syncing) return this.startSync(segment)
-    const queued = segment.syncing.catch(noop).then(() => {
-      segment.queued = null
-      return this.startSync(segment)
+    if (this.lastWritten) this.unsynced.add(this.lastWritten)
+    if (this.queued) return this.queued
+    if (!this.syncing) return this.startSync()
+    const queued = this.syncing.catch(noop).then(() => {
+      this.queued = null
+      return this.startSync()
     })
-    segment.queued = queued
+    this.queued = queued
     return queued
   }
 
@@ -114,34 +119,39 @@ export class Journal {
     const fd = openSync(join(this.dir, segmentName(number)), 'wx')
     this.last = number
     this.files.push(number)
-    return { number, fd, syncing: null, queued: null, dirSynced: false }
+    return { number, fd, dirSynced: false }
   }
 
-  /** No further group goes to `segment`; its descriptor closes after its syncs. */
+  /** No further group goes to `segment`; its descriptor closes after the syncs that may cover it. */
   private retire(segment: Segment): void {
     if (this.segment === segment) this.segment = null
-    const closed = Promise.allSettled([segment.syncing, segment.queued]).then(
+    const closed = Promise.allSettled([this.syncing, this.queued]).then(
       () => new Promise<void>((resolve) => close(segment.fd, () => resolve())),
     )
     this.closing.push(closed)
     closed.then(() => this.closing.splice(this.closing.indexOf(closed), 1))
   }
 
-  private startSync(segment: Segment): Promise<void> {
+  private startSync(): Promise<void> {
+    const segments = [...this.unsynced]
+    this.unsynced.clear()
     const run = (async () => {
-      if (!segment.dirSynced) {
+      if (segments.some((segment) => !segment.dirSynced)) {
         await syncDirectory(this.dir)
-        segment.dirSynced = true
+        for (const segment of segments) segment.dirSynced = true
       }
-      await new Promise<void>((resolve, reject) =>
-        fdatasync(segment.fd, (err) => (err ? reject(err) : resolve())),
-      )
+      for (const segment of segments)
+        await new Promise<void>((resolve, reject) =>
+          fdatasync(segment.fd, (err) => (err ? reject(err) : resolve())),
+        )
     })().catch((cause: unknown) => {
-      throw writeError(`journal sync of ${segmentName(segment.number)} failed`, cause)
+      // What failed to sync may be lost whatever a later sync says: later groups go to a new segment.
+      if (this.segment && segments.includes(this.segment)) this.retire(this.segment)
+      throw writeError('journal sync failed', cause)
     })
-    segment.syncing = run
+    this.syncing = run
     const done = () => {
-      if (segment.syncing === run) segment.syncing = null
+      if (this.syncing === run) this.syncing = null
     }
     run.then(done, done)
     return run
@@ -173,9 +183,7 @@ export class Journal {
 interface Segment {
   readonly number: number
   readonly fd: number
-  syncing: Promise<void> | null
-  /** The sync that starts when the running one ends. */
-  queued: Promise<void> | null
+  /** Whether its directory entry is known to be on disk. */
   dirSynced: boolean
 }
 

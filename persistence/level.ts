@@ -56,6 +56,8 @@ const FULL_GROUP_RECORDS = 64
  */
 const LEVEL_INTERVAL_MS = 100
 const FULL_LEVEL_RECORDS = 4096
+/** New writes are refused while this many bytes of documents wait in the journal for LevelDB. */
+const MAX_BEHIND_BYTES = 64 * 2 ** 20
 /**
  * Wait before writing a failed LevelDB batch again. Its records are safe in the journal (and
  * replayed at the next start if LevelDB never takes them); meanwhile new writes are refused.
@@ -240,9 +242,14 @@ class LevelStore implements DocStore {
   /** A reader needs LevelDB to have everything journaled: the next batch goes without waiting. */
   private levelWanted = false
   private retryTimer: NodeJS.Timeout | null = null
-  /** Why the last LevelDB write failed, until one succeeds. */
-  private levelError: StoreError | null = null
+  /**
+   * Why new writes are refused (a LevelDB write failed, or with `fsync` a journal sync did), until
+   * a LevelDB batch reaching journal segment `until` is written.
+   */
+  private refusal: { readonly error: StoreError; readonly until: number } | null = null
   private closing: Promise<void> | null = null
+  /** Closed: nothing more is written. */
+  private closed = false
   /** Closing: what is queued is written without waiting out any window, and tried once. */
   private draining = false
   /** Documents compacted since LevelDB last reclaimed their space (see `reclaim`). */
@@ -345,6 +352,8 @@ class LevelStore implements DocStore {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.draining = true
+      // Writes waiting for their document to be read are written with the rest.
+      await Promise.allSettled(this.reading.values())
       this.writeStaleMeta()
       if (this.retryTimer) {
         clearTimeout(this.retryTimer)
@@ -353,6 +362,8 @@ class LevelStore implements DocStore {
       }
       // A failed LevelDB write leaves its records in the journal, for the next start.
       await this.settled().catch(noop)
+      this.closed = true
+      if (this.metaTimer) clearTimeout(this.metaTimer)
       await this.journal.close()
       if (this.reclaimTimer) clearTimeout(this.reclaimTimer)
       await this.reclaiming
@@ -423,16 +434,18 @@ class LevelStore implements DocStore {
    */
   private async settled(): Promise<void> {
     this.writeGroup()
+    const last = this.next ?? this.inFlight
     for (;;) {
       const batch = this.inFlight ?? this.next
       if (!batch) return
       this.wantLevel()
       await batch.attempt.promise
+      if (batch === last) return
     }
   }
 
   private assertOpen(): void {
-    if (this.closing) throw new StoreError('TANDEM_ERR_STORE_CLOSED', 'the document store is closed')
+    if (this.closing) throw closedError()
   }
 
   /**
@@ -440,10 +453,10 @@ class LevelStore implements DocStore {
    * (a document not yet cached is read first), and returns that group's completion.
    */
   private withState(name: string, write: (state: DocState, group: Group) => void): Promise<void> {
-    if (this.closing)
-      return Promise.reject(new StoreError('TANDEM_ERR_STORE_CLOSED', 'the document store is closed'))
+    if (this.closing) return Promise.reject(closedError())
     const cached = this.docs.get(name)
     const enqueue = (state: DocState): Promise<void> => {
+      if (this.closed) return Promise.reject(closedError())
       const group = this.collect(state)
       write(state, group)
       this.scheduleGroup()
@@ -571,14 +584,27 @@ class LevelStore implements DocStore {
       })
     const refuse = (error: StoreError) => {
       for (const [state, before] of group.docs) Object.assign(state, before)
-      for (const state of group.metas) this.metaLater(state)
+      if (!this.closing) for (const state of group.metas) this.metaLater(state)
       report(error)
       group.reject(error)
     }
-    // While LevelDB fails, the journal takes nothing more: what it holds stays bounded.
-    if (this.levelError) {
-      const message = `not written while LevelDB fails (${this.levelError.message})`
-      refuse(new StoreError('TANDEM_ERR_STORE_WRITE', message, { cause: this.levelError }))
+    // What the journal holds stays bounded: nothing more while the store fails or lags far behind.
+    if (this.closed) {
+      refuse(closedError())
+      return
+    }
+    if (this.refusal) {
+      const { error } = this.refusal
+      refuse(
+        new StoreError('TANDEM_ERR_STORE_WRITE', `not written until the store recovers (${error.message})`, {
+          cause: error,
+        }),
+      )
+      return
+    }
+    if ((this.next?.bytes ?? 0) >= MAX_BEHIND_BYTES) {
+      const message = `not written: LevelDB is ${MAX_BEHIND_BYTES / 2 ** 20} MiB behind the journal`
+      refuse(new StoreError('TANDEM_ERR_STORE_WRITE', message))
       return
     }
     try {
@@ -603,6 +629,8 @@ class LevelStore implements DocStore {
         },
         (cause: unknown) => {
           const error = asStoreError(cause)
+          // What that sync covered may be lost: refused until LevelDB has it, synced.
+          this.refuseUntil(error, this.journal.rotate())
           report(error)
           group.reject(error)
         },
@@ -612,6 +640,11 @@ class LevelStore implements DocStore {
       group.resolve()
     }
     this.scheduleLevel()
+  }
+
+  /** Refuses new writes until a LevelDB batch reaching journal segment `until` (or a later one, if so refused already) is written. */
+  private refuseUntil(error: StoreError, until: number): void {
+    this.refusal = { error, until: Math.max(until, this.refusal?.until ?? until) }
   }
 
   /** Has the next LevelDB batch go as soon as nothing is in flight. */
@@ -676,8 +709,8 @@ class LevelStore implements DocStore {
         bytes: batch.bytes,
         error,
       })
-      this.levelError = error
       if (error) {
+        this.refuseUntil(error, batch.segment)
         batch.attempt = new Deferred()
         if (this.draining) {
           this.inFlight = null
@@ -693,6 +726,7 @@ class LevelStore implements DocStore {
         return
       }
       this.inFlight = null
+      if (this.refusal && batch.segment >= this.refusal.until) this.refusal = null
       this.journal.remove(batch.segment)
       for (const state of batch.docs) if (state.batch === batch) state.batch = null
       attempt.resolve()
@@ -730,6 +764,10 @@ class LevelStore implements DocStore {
       step()
     })
   }
+}
+
+function closedError(): StoreError {
+  return new StoreError('TANDEM_ERR_STORE_CLOSED', 'the document store is closed')
 }
 
 function asStoreError(cause: unknown): StoreError {

@@ -318,6 +318,20 @@ describe('persistence', () => {
     expect((await stored(dir, 'full')).text).toBe('unsaved')
   })
 
+  it('writes on close what was asked before it, even for a document still being read, and refuses what comes after', async () => {
+    const dir = await tempDataDir()
+    const store = await openLevelStore({ dir })
+    const { updates } = typed(2)
+    // Not cached yet: the store reads the document before it can queue the write.
+    const before = store.append('late', updates[0]!)
+    const closed = store.close()
+    await expect(before).resolves.toBeUndefined()
+    await closed
+    await expect(store.append('late', updates[1]!)).rejects.toMatchObject({ code: 'TANDEM_ERR_STORE_CLOSED' })
+    expect(segmentsIn(dir)).toEqual([])
+    expect((await stored(dir, 'late')).records).toBe(1)
+  })
+
   it('refuses a journal write cut short (a file-size limit, like a full disk), keeps what was acknowledged, and replays it after SIGKILL', async () => {
     const dir = await tempDataDir()
     // A 2 MiB update is cut short at the 1 MiB limit and refused; the next one goes to a new
@@ -358,7 +372,7 @@ describe('persistence', () => {
     expect(results.slice(acknowledged.length)).toEqual(
       Array(results.length - acknowledged.length).fill(
         expect.stringMatching(
-          /^TANDEM_ERR_STORE_WRITE: not written while LevelDB fails \(LevelDB write .*failed/,
+          /^TANDEM_ERR_STORE_WRITE: not written until the store recovers \(LevelDB write .*failed/,
         ),
       ),
     )
