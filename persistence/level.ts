@@ -229,16 +229,11 @@ class LevelStore implements DocStore {
   private readonly reading = new Map<string, Promise<DocState>>()
   /** The journal group collecting writes; written at the end of this turn or window. */
   private group: Group | null = null
-  private groupTimer: NodeJS.Timeout | null = null
-  private groupSoon = false
-  /** When the last group was written (performance.now()), for the group-commit window. */
-  private lastGroupAt = Number.NEGATIVE_INFINITY
+  private readonly groupPace: Pace
   /** The LevelDB batch collecting journaled writes, and the one being written (or retried). */
   private next: LevelBatch | null = null
   private inFlight: LevelBatch | null = null
-  private levelTimer: NodeJS.Timeout | null = null
-  private levelSoon = false
-  private lastLevelAt = Number.NEGATIVE_INFINITY
+  private readonly levelPace = new Pace(LEVEL_INTERVAL_MS, () => this.startLevel())
   /** A reader needs LevelDB to have everything journaled: the next batch goes without waiting. */
   private levelWanted = false
   private retryTimer: NodeJS.Timeout | null = null
@@ -264,7 +259,9 @@ class LevelStore implements DocStore {
     private readonly db: LevelDown,
     private readonly journal: Journal,
     private readonly options: LevelStoreOptions,
-  ) {}
+  ) {
+    this.groupPace = new Pace(options.commitIntervalMs ?? 0, () => this.writeGroup())
+  }
 
   async load(name: string): Promise<LoadedDoc> {
     this.assertOpen()
@@ -534,26 +531,7 @@ class LevelStore implements DocStore {
    * arrives meanwhile joins it, for one write.
    */
   private scheduleGroup(): void {
-    const group = this.group
-    if (!group || this.groupSoon) return
-    const interval = this.options.commitIntervalMs ?? 0
-    const wait =
-      group.ops.length >= FULL_GROUP_RECORDS || this.draining
-        ? 0
-        : this.lastGroupAt + interval - performance.now()
-    if (wait > 0) {
-      this.groupTimer ??= setTimeout(this.runGroup, wait)
-      return
-    }
-    if (this.groupTimer) clearTimeout(this.groupTimer)
-    this.groupTimer = null
-    this.groupSoon = true
-    setImmediate(this.runGroup)
-  }
-
-  private readonly runGroup = (): void => {
-    this.groupSoon = false
-    this.writeGroup()
+    if (this.group) this.groupPace.schedule(this.group.ops.length >= FULL_GROUP_RECORDS || this.draining)
   }
 
   /**
@@ -563,25 +541,17 @@ class LevelStore implements DocStore {
    */
   private writeGroup(): void {
     const group = this.group
-    if (this.groupTimer) clearTimeout(this.groupTimer)
-    this.groupTimer = null
+    this.groupPace.cancel()
     if (!group) return
     this.group = null
     const started = performance.now()
-    this.lastGroupAt = started
+    this.groupPace.lastRun = started
     for (const state of group.metas) {
       this.staleMeta.delete(state)
       state.metaAt = started
       group.ops.push({ key: metaKey(state.name), value: state.updates === 0 ? null : encodeMeta(state) })
     }
-    const report = (error: StoreError | null) =>
-      this.options.onBatch?.({
-        stage: 'journal',
-        durationMs: performance.now() - started,
-        records: group.ops.length,
-        bytes: group.bytes,
-        error,
-      })
+    const report = (error: StoreError | null) => this.report('journal', started, group, error)
     const refuse = (error: StoreError) => {
       for (const [state, before] of group.docs) Object.assign(state, before)
       if (!this.closing) for (const state of group.metas) this.metaLater(state)
@@ -642,6 +612,21 @@ class LevelStore implements DocStore {
     this.scheduleLevel()
   }
 
+  private report(
+    stage: BatchInfo['stage'],
+    started: number,
+    { ops, bytes }: { readonly ops: readonly Op[]; readonly bytes: number },
+    error: StoreError | null,
+  ): void {
+    this.options.onBatch?.({
+      stage,
+      durationMs: performance.now() - started,
+      records: ops.length,
+      bytes,
+      error,
+    })
+  }
+
   /** Refuses new writes until a LevelDB batch reaching journal segment `until` (or a later one, if so refused already) is written. */
   private refuseUntil(error: StoreError, until: number): void {
     this.refusal = { error, until: Math.max(until, this.refusal?.until ?? until) }
@@ -656,31 +641,17 @@ class LevelStore implements DocStore {
   /** Writes the next LevelDB batch after LEVEL_INTERVAL_MS since the last, or at once if full or wanted. */
   private scheduleLevel(): void {
     const batch = this.next
-    if (this.inFlight || !batch || this.levelSoon) return
-    const wait =
-      batch.ops.length >= FULL_LEVEL_RECORDS || this.levelWanted || this.draining
-        ? 0
-        : this.lastLevelAt + LEVEL_INTERVAL_MS - performance.now()
-    if (wait > 0) {
-      this.levelTimer ??= setTimeout(this.runLevel, wait)
-      return
-    }
-    if (this.levelTimer) clearTimeout(this.levelTimer)
-    this.levelTimer = null
-    this.levelSoon = true
-    setImmediate(this.runLevel)
+    if (batch && !this.inFlight)
+      this.levelPace.schedule(batch.ops.length >= FULL_LEVEL_RECORDS || this.levelWanted || this.draining)
   }
 
-  private readonly runLevel = (): void => {
-    if (this.levelTimer) clearTimeout(this.levelTimer)
-    this.levelTimer = null
-    this.levelSoon = false
+  private startLevel(): void {
     const batch = this.next
     if (!batch || this.inFlight) return
     this.next = null
     this.levelWanted = false
     this.inFlight = batch
-    this.lastLevelAt = performance.now()
+    this.levelPace.lastRun = performance.now()
     // Later groups go to a new segment: the batch holds every write of this one and those before.
     batch.segment = this.journal.rotate()
     this.writeLevel(batch)
@@ -702,13 +673,7 @@ class LevelStore implements DocStore {
             { cause: err },
           )
         : null
-      this.options.onBatch?.({
-        stage: 'leveldb',
-        durationMs: performance.now() - started,
-        records: batch.ops.length,
-        bytes: batch.bytes,
-        error,
-      })
+      this.report('leveldb', started, batch, error)
       if (error) {
         this.refuseUntil(error, batch.segment)
         batch.attempt = new Deferred()
@@ -763,6 +728,47 @@ class LevelStore implements DocStore {
         })
       step()
     })
+  }
+}
+
+/**
+ * Runs a job at most once per window: at the end of this turn of the event loop if the window
+ * since its last run (which the job records) has passed or it is asked to hurry, else once it
+ * passes. Whatever arrives meanwhile waits for that run.
+ */
+class Pace {
+  /** When the job last ran (performance.now()). */
+  lastRun = Number.NEGATIVE_INFINITY
+  private timer: NodeJS.Timeout | null = null
+  private soon = false
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly job: () => void,
+  ) {}
+
+  schedule(hurry: boolean): void {
+    if (this.soon) return
+    const wait = hurry ? 0 : this.lastRun + this.windowMs - performance.now()
+    if (wait > 0) {
+      this.timer ??= setTimeout(this.run, wait)
+      return
+    }
+    this.cancel()
+    this.soon = true
+    setImmediate(this.run)
+  }
+
+  /** Drops a pending timer (the job ran some other way). */
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  private readonly run = (): void => {
+    this.cancel()
+    this.soon = false
+    this.job()
   }
 }
 
