@@ -119,7 +119,7 @@ export class Journal {
     const fd = openSync(join(this.dir, segmentName(number)), 'wx')
     this.last = number
     this.files.push(number)
-    return { number, fd, dirSynced: false }
+    return { number, fd, dirSynced: false, failed: null }
   }
 
   /** No further group goes to `segment`; its descriptor closes after the syncs that may cover it. */
@@ -136,6 +136,8 @@ export class Journal {
     const segments = [...this.unsynced]
     this.unsynced.clear()
     const run = (async () => {
+      // Linux may report a later sync clean after losing what an earlier one failed to write.
+      for (const segment of segments) if (segment.failed) throw segment.failed
       if (segments.some((segment) => !segment.dirSynced)) {
         await syncDirectory(this.dir)
         for (const segment of segments) segment.dirSynced = true
@@ -145,9 +147,12 @@ export class Journal {
           fdatasync(segment.fd, (err) => (err ? reject(err) : resolve())),
         )
     })().catch((cause: unknown) => {
-      // What failed to sync may be lost whatever a later sync says: later groups go to a new segment.
+      const error = cause instanceof StoreError ? cause : writeError('journal sync failed', cause)
+      // What failed to sync may be lost whatever a later sync says: no later sync of these
+      // segments succeeds, and later groups go to a new one.
+      for (const segment of segments) segment.failed ??= error
       if (this.segment && segments.includes(this.segment)) this.retire(this.segment)
-      throw writeError('journal sync failed', cause)
+      throw error
     })
     this.syncing = run
     const done = () => {
@@ -185,6 +190,8 @@ interface Segment {
   readonly fd: number
   /** Whether its directory entry is known to be on disk. */
   dirSynced: boolean
+  /** Why a sync covering it failed. */
+  failed: StoreError | null
 }
 
 /** Numbers of the segment files in `dir`, oldest first. */

@@ -242,6 +242,8 @@ class LevelStore implements DocStore {
    * a LevelDB batch reaching journal segment `until` is written.
    */
   private refusal: { readonly error: StoreError; readonly until: number } | null = null
+  /** The highest journal segment LevelDB has all the writes of. */
+  private applied: number
   private closing: Promise<void> | null = null
   /** Closed: nothing more is written. */
   private closed = false
@@ -260,6 +262,8 @@ class LevelStore implements DocStore {
     private readonly journal: Journal,
     private readonly options: LevelStoreOptions,
   ) {
+    // Recovery put every segment there was into LevelDB.
+    this.applied = journal.rotate()
     this.groupPace = new Pace(options.commitIntervalMs ?? 0, () => this.writeGroup())
   }
 
@@ -269,17 +273,14 @@ class LevelStore implements DocStore {
     // Writes only journaled so far are not visible to an iterator yet: have LevelDB take them
     // (batches are written in order, the one in flight first).
     if (this.group?.docs.has(state)) this.writeGroup()
-    while (state.batch) {
-      this.wantLevel()
-      try {
-        await (this.inFlight ?? state.batch).attempt.promise
-      } catch (cause) {
-        throw new StoreError(
-          'TANDEM_ERR_STORE_READ',
-          `cannot read ${name}: its latest writes are not in LevelDB yet (${(cause as Error).message})`,
-          { cause },
-        )
-      }
+    try {
+      await this.reach(state.batch)
+    } catch (cause) {
+      throw new StoreError(
+        'TANDEM_ERR_STORE_READ',
+        `cannot read ${name}: its latest writes are not in LevelDB yet (${(cause as Error).message})`,
+        { cause },
+      )
     }
     const updates = await this.readValues(updateRange(name))
     return { updates, meta: state.records === 0 && state.updates === 0 ? null : toMeta(state) }
@@ -429,9 +430,18 @@ class LevelStore implements DocStore {
    * Writes what is collected to the journal and LevelDB now, and resolves once LevelDB has it
    * all; rejects when a LevelDB write fails (the journal keeps its records).
    */
-  private async settled(): Promise<void> {
+  private settled(): Promise<void> {
     this.writeGroup()
-    const last = this.next ?? this.inFlight
+    return this.reach(this.next ?? this.inFlight)
+  }
+
+  /**
+   * Has LevelDB write the batches up to `last` (one queued or in flight) without waiting out
+   * their window, and resolves once it has; rejects when one fails. Writes that come meanwhile
+   * are not waited for.
+   */
+  private async reach(last: LevelBatch | null): Promise<void> {
+    if (!last) return
     for (;;) {
       const batch = this.inFlight ?? this.next
       if (!batch) return
@@ -572,7 +582,7 @@ class LevelStore implements DocStore {
       )
       return
     }
-    if ((this.next?.bytes ?? 0) >= MAX_BEHIND_BYTES) {
+    if ((this.next?.bytes ?? 0) + (this.inFlight?.bytes ?? 0) >= MAX_BEHIND_BYTES) {
       const message = `not written: LevelDB is ${MAX_BEHIND_BYTES / 2 ** 20} MiB behind the journal`
       refuse(new StoreError('TANDEM_ERR_STORE_WRITE', message))
       return
@@ -629,7 +639,12 @@ class LevelStore implements DocStore {
 
   /** Refuses new writes until a LevelDB batch reaching journal segment `until` (or a later one, if so refused already) is written. */
   private refuseUntil(error: StoreError, until: number): void {
+    if (until <= this.applied) return
     this.refusal = { error, until: Math.max(until, this.refusal?.until ?? until) }
+    // Refused writes add nothing to LevelDB's next batch: one goes all the same (the mark alone,
+    // if need be) to reach that segment.
+    this.next ??= new LevelBatch()
+    this.scheduleLevel()
   }
 
   /** Has the next LevelDB batch go as soon as nothing is in flight. */
@@ -691,6 +706,7 @@ class LevelStore implements DocStore {
         return
       }
       this.inFlight = null
+      this.applied = batch.segment
       if (this.refusal && batch.segment >= this.refusal.until) this.refusal = null
       this.journal.remove(batch.segment)
       for (const state of batch.docs) if (state.batch === batch) state.batch = null
