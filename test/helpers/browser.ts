@@ -161,6 +161,18 @@ export async function typeAtEnd(page: Page, text: string, index = 0): Promise<vo
   await page.keyboard.type(text, { delay: 5 })
 }
 
+/** Types `text` at the start of the first block of the `index`th editor on the page. */
+export async function typeAtStart(page: Page, text: string, index = 0): Promise<void> {
+  const first = page.locator('.tandem-content').nth(index).locator('> :first-child')
+  const box = await first.boundingBox()
+  if (!box) throw new Error('the document has no visible block')
+  // Click just inside the left edge of the first block, then go to the start of its line.
+  await page.mouse.click(box.x + 2, box.y + box.height / 2)
+  await page.keyboard.press('Home')
+  await selectionRead(page)
+  await page.keyboard.type(text, { delay: 5 })
+}
+
 /**
  * Waits until ProseMirror has read the DOM selection: it does on 'selectionchange', a task after
  * a click or a Shift+arrow; keys or buttons pressed before would use the old selection. Two frames
