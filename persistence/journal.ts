@@ -23,7 +23,7 @@ export interface Op {
  * Segment layout: groups of `[u32 body length][u32 CRC-32 of body][body]`, a body being ops of
  * `[u8 1 put | 0 del][u32 key length][key]` and, for a put, `[u32 value length][value]` (all
  * little-endian). A group is whole or ignored: reading a segment stops at the first group that
- * is cut short or fails its checksum, which only a write that never returned can leave.
+ * is cut short or fails its checksum, which only a write that failed or never returned can leave.
  */
 export class Journal {
   /** The segment being written; opened on the first write after a rotation. */
@@ -103,7 +103,7 @@ export class Journal {
   remove(number: number): void {
     while (this.files.length > 0 && (this.files[0] as number) <= number) {
       const file = join(this.dir, segmentName(this.files.shift() as number))
-      // Left over, it is only replayed again, harmlessly: the applied mark skips it.
+      // Should this fail, the next start skips the file all the same: the mark says LevelDB has it.
       unlink(file, noop)
     }
   }
