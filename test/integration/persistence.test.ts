@@ -361,8 +361,8 @@ describe('persistence', () => {
     const results = await inLimitedProcess(
       dir,
       `for (const fill of 'abcdefghijkl') {
-        await append(fill, 200 * 1024)
-        await new Promise((resolve) => setTimeout(resolve, 150))
+        const written = levelBatch()
+        if ((await append(fill, 200 * 1024)) === 'ok') await written
       }
       await store.close()
       report(() => process.exit(0))`,
@@ -387,18 +387,24 @@ describe('persistence', () => {
 /**
  * Runs `body` against a real store on `dir` in a child process whose files may not grow past
  * 1 MiB (`ulimit -f`): `append(fill, size)` appends to document `doc` an update of `size` bytes
- * of `fill`, noting 'ok' or the error; `report(then)` prints the notes and calls `then`.
+ * of `fill`, noting and returning 'ok' or the error; `levelBatch()` resolves when the store next
+ * reports a LevelDB batch (written or failed); `report(then)` prints the notes and calls `then`.
  */
 async function inLimitedProcess(dir: string, body: string): Promise<string[]> {
   const script = `
     const { openLevelStore } = await import(${JSON.stringify(pathToFileURL(resolve('dist/persistence/level.js')).href)})
-    const store = await openLevelStore({ dir: process.argv[1] })
+    const waiting = []
+    const store = await openLevelStore({
+      dir: process.argv[1],
+      onBatch: ({ stage }) => stage === 'leveldb' && waiting.splice(0).forEach((resolve) => resolve()),
+    })
+    const levelBatch = () => new Promise((resolve) => waiting.push(resolve))
     const results = []
     const append = (fill, size) =>
       store.append('doc', Buffer.alloc(size, fill)).then(
-        () => results.push('ok'),
-        (error) => results.push(error.code + ': ' + error.message),
-      )
+        () => 'ok',
+        (error) => error.code + ': ' + error.message,
+      ).then((result) => (results.push(result), result))
     const report = (then) => process.stdout.write(JSON.stringify(results) + '\\n', then)
     ${body}
   `
