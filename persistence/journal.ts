@@ -93,7 +93,12 @@ export class Journal {
     return queued
   }
 
-  /** Ends the current segment; returns the highest number used so far (every group written is in it or before). */
+  /** The highest segment number used so far: every group written is in it or before. */
+  get lastSegment(): number {
+    return this.last
+  }
+
+  /** Ends the current segment (later groups go to a new one); returns `lastSegment`. */
   rotate(): number {
     if (this.segment) this.retire(this.segment)
     return this.last

@@ -263,7 +263,7 @@ class LevelStore implements DocStore {
     private readonly options: LevelStoreOptions,
   ) {
     // Recovery put every segment there was into LevelDB.
-    this.applied = journal.rotate()
+    this.applied = journal.lastSegment
     this.groupPace = new Pace(options.commitIntervalMs ?? 0, () => this.writeGroup())
   }
 
@@ -303,12 +303,9 @@ class LevelStore implements DocStore {
 
   compact(name: string, state: Uint8Array): Promise<void> {
     const written = this.withState(name, (doc, group) => {
-      group.metas.add(doc)
-      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
-        group.ops.push({ key: updateKeyAt(doc.keyPrefix, seq), value: null })
+      dropRecords(doc, group)
       const now = Date.now()
       if (doc.updates === 0) doc.createdAt = now
-      doc.firstSeq = doc.nextSeq
       group.ops.push({ key: updateKeyAt(doc.keyPrefix, doc.nextSeq++), value: asBuffer(state) })
       group.bytes += state.byteLength
       doc.updatedAt = now
@@ -325,10 +322,7 @@ class LevelStore implements DocStore {
 
   delete(name: string): Promise<void> {
     return this.withState(name, (doc, group) => {
-      group.metas.add(doc)
-      for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
-        group.ops.push({ key: updateKeyAt(doc.keyPrefix, seq), value: null })
-      doc.firstSeq = doc.nextSeq
+      dropRecords(doc, group)
       doc.bytes = 0
       doc.records = 0
       doc.updates = 0
@@ -786,6 +780,14 @@ class Pace {
     this.soon = false
     this.job()
   }
+}
+
+/** Deletes every record stored or queued for `doc`, and has its metadata rewritten. */
+function dropRecords(doc: DocState, group: Group): void {
+  group.metas.add(doc)
+  for (let seq = doc.firstSeq; seq < doc.nextSeq; seq++)
+    group.ops.push({ key: updateKeyAt(doc.keyPrefix, seq), value: null })
+  doc.firstSeq = doc.nextSeq
 }
 
 function closedError(): StoreError {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { BatchInfo } from '../persistence/level.js'
 import type { ErrorCode } from './errors.js'
 
 /**
@@ -21,7 +22,7 @@ export class Stats {
 export interface Metrics {
   readonly registry: Registry
   /** Records one journal write (it acknowledges updates) or LevelDB batch (behind it). */
-  observeWrite(stage: 'journal' | 'leveldb', durationMs: number, failed: boolean): void
+  observeWrite(stage: BatchInfo['stage'], durationMs: number, failed: boolean): void
 }
 
 /** Builds the `/metrics` registry over `stats` and the live room count. */
