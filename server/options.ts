@@ -43,7 +43,10 @@ export interface ServerOptions {
    * starts at once. Default 0: one write per turn of the event loop, for everything read in it.
    */
   readonly commitIntervalMs?: number
-  /** Compact a document once it has this many stored update records. Default 500. */
+  /**
+   * Compact a document once it has this many stored update records and they add up to a quarter
+   * of its size when last compacted. Default 500.
+   */
   readonly compactAfterRecords?: number
   /** Delay before retrying to persist a room whose write failed. Default 5 000 ms. */
   readonly persistRetryMs?: number

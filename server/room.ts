@@ -55,6 +55,8 @@ interface Pending {
 const noop = (): void => undefined
 /** Most updates merged into one relayed frame (merging costs more than linear time in their number). */
 const MAX_MERGED = 16
+/** A document is compacted once its appended records reach 1/this of its compacted size. */
+const COMPACT_GROWTH_DIVISOR = 4
 
 /** Whether a transaction inserted or deleted anything (Yjs's own test before it emits `update`). */
 function changedAnything(transaction: Y.Transaction): boolean {
@@ -79,7 +81,11 @@ export class Room implements MessageSink {
   readonly connections = new Set<Connection>()
   /** Set by the owner while the room is being unloaded. */
   unloading: Promise<void> | null = null
+  /** Stored records, and the bytes of the ones appended since the document was last compacted. */
   private records: number
+  private appendedBytes = 0
+  /** Size of the record the document was last compacted into (its oldest stored record). */
+  private compactedBytes: number
   /** Room-local number of the latest store batch written to, and of the latest one completed. */
   private batch = 0
   private settledBatch = 0
@@ -103,6 +109,8 @@ export class Room implements MessageSink {
     private readonly options: RoomOptions,
   ) {
     this.records = stored.length
+    this.compactedBytes = stored[0]?.byteLength ?? 0
+    for (let i = 1; i < stored.length; i++) this.appendedBytes += (stored[i] as Uint8Array).byteLength
     this.presence = new Presence(this.connections, {
       flushMs: options.awarenessFlushMs,
       keepaliveMs: options.keepaliveMs,
@@ -251,10 +259,11 @@ export class Room implements MessageSink {
     const from = transaction.origin instanceof Connection ? transaction.origin : null
     const written = this.write(this.options.store.append(this.name, update))
     this.records++
+    this.appendedBytes += update.byteLength
     if (from) from.lastWrite = written
     this.sendDurable(frame, update, null, from)
     this.options.events.onChange(this, update, from)
-    if (this.records >= this.options.compactAfterRecords && !this.compactTimer) {
+    if (this.shouldCompact() && !this.compactTimer) {
       // Off the hot path: after the messages already read in this turn.
       this.compactTimer = setImmediate(() => {
         this.compactTimer = null
@@ -263,12 +272,28 @@ export class Room implements MessageSink {
     }
   }
 
+  /**
+   * Past `compactAfterRecords` records, once they add up to a quarter of the compacted document.
+   * A compaction encodes and writes the whole document on the event loop (about 60 ms for a
+   * 2.7 MB one), so a large document waits for proportionally more appends: what compaction
+   * costs stays proportional to what is appended, whatever the document's size.
+   */
+  private shouldCompact(): boolean {
+    return (
+      this.records >= this.options.compactAfterRecords &&
+      this.appendedBytes * COMPACT_GROWTH_DIVISOR >= this.compactedBytes
+    )
+  }
+
   private compact(): void {
     const epoch = this.failures
     // Not a gate for outgoing content: it rewrites what is already on disk (or, after a failure,
     // what was relayed anyway), so sync replies need not wait for it.
-    const written = this.track(this.options.store.compact(this.name, Y.encodeStateAsUpdate(this.doc)))
+    const state = Y.encodeStateAsUpdate(this.doc)
+    const written = this.track(this.options.store.compact(this.name, state))
     this.records = 1
+    this.appendedBytes = 0
+    this.compactedBytes = state.byteLength
     written.then(() => {
       if (this.failures !== epoch || !this.dirty) return
       this.dirty = false

@@ -127,6 +127,42 @@ describe('persistence', () => {
     expect(after.meta?.updates).toBeGreaterThan(95)
   })
 
+  it('compacts a large document only once its records add up to a quarter of it', async () => {
+    const dir = await tempDataDir()
+    const store = instrument(await openLevelStore({ dir }))
+    const running = await start({ store, compactAfterRecords: 10 }, dir)
+    const a = client(running, 'large')
+    const b = client(running, 'large')
+    await Promise.all([a.synced(), b.synced()])
+    const t = a.doc.getText('t')
+    // Each step ends with an edit b must receive: the compaction it may start is decided by then.
+    const typeAndWait = async (edits: number, chunk: string) => {
+      for (let i = 0; i < edits; i++) t.insert(t.length, chunk)
+      const expected = text(a)
+      await waitForDoc(b.doc, () => text(b) === expected)
+    }
+    await typeAndWait(1, 'x'.repeat(40_000))
+    await typeAndWait(9, 'y')
+    expect(store.calls.compact).toBe(1) // 10 records: compacted into one of about 40 kB
+    await typeAndWait(30, 'z')
+    expect(store.calls.compact).toBe(1) // 31 records, but far less than 10 kB of them
+    await typeAndWait(1, 'w'.repeat(10_000))
+    expect(store.calls.compact).toBe(2)
+    await running.stop()
+    // Loaded again, the document's one record is its compacted size.
+    const reopened = instrument(await openLevelStore({ dir }))
+    const again = await start({ store: reopened, compactAfterRecords: 10 }, dir)
+    const c = client(again, 'large')
+    const d = client(again, 'large')
+    await Promise.all([c.synced(), d.synced()])
+    for (let i = 0; i < 30; i++) c.doc.getText('t').insert(0, 'v')
+    const expected = text(c)
+    await waitForDoc(d.doc, () => text(d) === expected)
+    expect(reopened.calls.compact).toBe(0)
+    await again.stop()
+    expect((await stored(dir, 'large')).text).toBe(expected)
+  })
+
   it('loads a room once for concurrent first connections', async () => {
     const dir = await tempDataDir()
     const store = instrument(await openLevelStore({ dir }))
