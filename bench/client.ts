@@ -12,6 +12,20 @@ import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
 
+/**
+ * Received updates and awareness, applied together once this turn's reads are done. The clients
+ * share one thread where each browser has its own: an arrival is timed when its message is read,
+ * not after every other client's work that came in the same read.
+ */
+const toApply: Array<() => void> = []
+function applyLater(apply: () => void): void {
+  if (toApply.length === 0) setImmediate(applyAll)
+  toApply.push(apply)
+}
+function applyAll(): void {
+  for (const apply of toApply.splice(0)) apply()
+}
+
 const SYNC = 0
 const AWARENESS = 1
 /** Hocuspocus's message types: a token opens a document (and is answered with this type too). */
@@ -152,7 +166,8 @@ export class BenchClient {
     const type = decoding.readVarUint(decoder)
     if (type === AWARENESS) {
       if (this.options.apply) {
-        awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(decoder), this)
+        const update = decoding.readVarUint8Array(decoder)
+        applyLater(() => awarenessProtocol.applyAwarenessUpdate(this.awareness, update, this))
       }
       return
     }
@@ -178,6 +193,6 @@ export class BenchClient {
     }
     // An update: someone else's edits (Hocuspocus also sends a client's own back).
     this.options.ledger.received(payload, performance.now(), this)
-    if (this.options.apply) Y.applyUpdate(this.doc, payload, this)
+    if (this.options.apply) applyLater(() => Y.applyUpdate(this.doc, payload, this))
   }
 }
