@@ -26,7 +26,11 @@ export interface PresenceOptions {
   readonly keepaliveMs: number
 }
 
-/** What the room knows of one awareness client ID (kept after it leaves, like y-protocols). */
+/**
+ * What the room knows of one awareness client ID. Kept for `outdatedTimeout` after it leaves, so
+ * that a stale echo of its state (stock clients send back what they receive) cannot bring it back,
+ * then forgotten: a room that stays loaded does not keep every client it ever saw.
+ */
 interface Client {
   clock: number
   /** Its current state's entry, the bytes the client sent (see `entryText`); null once it left. */
@@ -96,6 +100,8 @@ export class Presence {
       // that would change something count, by y-protocols' rule: a newer clock, or a removal at
       // the same clock of a present state.
       const client = this.clients.get(entry.clientId)
+      // Nothing to remove (a client forgotten, or never seen).
+      if (!client && isRemoval(entry.state)) continue
       const clock = client?.clock ?? 0
       const changes =
         entry.clock > clock || (entry.clock === clock && client?.entry != null && isRemoval(entry.state))
@@ -196,20 +202,23 @@ export class Presence {
   /**
    * Removes states not renewed within `outdatedTimeout` (stock clients renew every 15 s). The
    * removal goes to the owner too: a stock client that is still there puts its state back.
+   * Forgets clients removed that long ago.
    */
   private readonly sweep = (): void => {
     const outdated = performance.now() - outdatedTimeout
-    let present = false
+    let remembered = false
     for (const [id, client] of this.clients) {
-      if (client.entry === null) continue
-      if (client.updatedAt > outdated) present = true
+      if (client.updatedAt > outdated) remembered = true
+      // (A client waiting in `changed` changed within the flush window: never this old.)
+      else if (client.entry === null) this.clients.delete(id)
       else {
         client.owner = null
         this.remove(id, client)
+        remembered = true
       }
     }
     // Started again by the next state stored.
-    if (!present && this.sweeper) {
+    if (!remembered && this.sweeper) {
       clearInterval(this.sweeper)
       this.sweeper = null
     }

@@ -117,6 +117,32 @@ describe('presence', () => {
     expect(bob.stateOf(quiet)).toEqual({ user: 'quiet' })
   })
 
+  it('keeps a departed client out for 30 s, then forgets it', () => {
+    const a = new awarenessProtocol.Awareness(new Y.Doc())
+    a.setLocalStateField('user', 'Alice')
+    presence.apply(alice.connection, update(a))
+    presence.flush()
+    const echo = update(a) // what a stock client (Bob's) sends back of Alice's state
+    presence.leave(alice.connection)
+    presence.flush()
+    // Bob's echo arriving after Alice left does not bring her back as Bob's.
+    presence.apply(bob.connection, echo)
+    presence.flush()
+    expect(bob.view.getStates().has(a.clientID)).toBe(false)
+    // A removal of a client the room does not know is nothing to relay.
+    const sent = bob.frames.length
+    presence.apply(bob.connection, awarenessRemoval(424242, 7))
+    presence.flush()
+    expect(bob.frames).toHaveLength(sent)
+    vi.advanceTimersByTime(33_000)
+    // Forgotten: the same client ID is a newcomer again, whatever its clock.
+    const carol = new Peer()
+    presence.apply(carol.connection, echo)
+    const dave = new Peer()
+    presence.greet(dave.connection)
+    expect(dave.stateOf(a)).toEqual({ user: 'Alice' })
+  })
+
   it('refuses a state that is not JSON with 1007, relaying nothing', () => {
     const e = encoding.createEncoder()
     encoding.writeVarUint(e, 1) // one entry
@@ -135,3 +161,13 @@ describe('presence', () => {
     expect(bob.frames).toEqual([])
   })
 })
+
+/** An awareness update removing `clientId` at `clock`, as a stock client encodes it. */
+function awarenessRemoval(clientId: number, clock: number): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint(e, clientId)
+  encoding.writeVarUint(e, clock)
+  encoding.writeVarString(e, 'null')
+  return encoding.toUint8Array(e)
+}
