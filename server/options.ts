@@ -45,7 +45,7 @@ export interface ServerOptions {
   readonly commitIntervalMs?: number
   /**
    * Compact a document once it has this many stored update records and they add up to a quarter
-   * of its size when last compacted. Default 500.
+   * of its size when last compacted, or 16 times this many whatever their size. Default 500.
    */
   readonly compactAfterRecords?: number
   /** Delay before retrying to persist a room whose write failed. Default 5 000 ms. */

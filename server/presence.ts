@@ -17,6 +17,11 @@ const MAX_AWARENESS_IDS_PER_CONNECTION = 8
 const OWNER_PROBE_MS = 2_000
 /** How often states are checked for having outlived y-protocols' `outdatedTimeout` unrenewed. */
 const SWEEP_MS = outdatedTimeout / 10
+/**
+ * How long a client that left is remembered: twice the time a stock client keeps a state it hears
+ * nothing more of, so that no echo of the client's last state can still be on its way.
+ */
+const FORGET_AFTER_MS = 2 * outdatedTimeout
 
 export interface PresenceOptions {
   /** Changes are sent together once per this window, in ms. */
@@ -27,7 +32,7 @@ export interface PresenceOptions {
 }
 
 /**
- * What the room knows of one awareness client ID. Kept for `outdatedTimeout` after it leaves, so
+ * What the room knows of one awareness client ID. Kept for FORGET_AFTER_MS after it leaves, so
  * that a stale echo of its state (stock clients send back what they receive) cannot bring it back,
  * then forgotten: a room that stays loaded does not keep every client it ever saw.
  */
@@ -205,17 +210,17 @@ export class Presence {
    * Forgets clients removed that long ago.
    */
   private readonly sweep = (): void => {
-    const outdated = performance.now() - outdatedTimeout
+    const now = performance.now()
     let remembered = false
     for (const [id, client] of this.clients) {
-      if (client.updatedAt > outdated) remembered = true
-      // (A client waiting in `changed` changed within the flush window: never this old.)
-      else if (client.entry === null) this.clients.delete(id)
-      else {
+      if (client.entry !== null && client.updatedAt <= now - outdatedTimeout) {
         client.owner = null
         this.remove(id, client)
-        remembered = true
       }
+      // One still waiting for the flush stays until it is sent (an event loop stalled that long).
+      const forget = client.entry === null && client.updatedAt <= now - FORGET_AFTER_MS
+      if (forget && !this.changed.has(id)) this.clients.delete(id)
+      else remembered = true
     }
     // Started again by the next state stored.
     if (!remembered && this.sweeper) {

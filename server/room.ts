@@ -55,8 +55,10 @@ interface Pending {
 const noop = (): void => undefined
 /** Most updates merged into one relayed frame (merging costs more than linear time in their number). */
 const MAX_MERGED = 16
-/** A document is compacted once its appended records reach 1/this of its compacted size. */
+/** A document is compacted once its appended records reach 1/this of its compacted size… */
 const COMPACT_GROWTH_DIVISOR = 4
+/** …or this many times `compactAfterRecords` records: a load replays records one by one. */
+const MAX_RECORDS_FACTOR = 16
 
 /** Whether a transaction inserted or deleted anything (Yjs's own test before it emits `update`). */
 function changedAnything(transaction: Y.Transaction): boolean {
@@ -84,7 +86,10 @@ export class Room implements MessageSink {
   /** Stored records, and the bytes of the ones appended since the document was last compacted. */
   private records: number
   private appendedBytes = 0
-  /** Size of the record the document was last compacted into (its oldest stored record). */
+  /**
+   * Size of the record the document was last compacted into: its oldest stored record (for a
+   * document never compacted, its first update, small enough to leave the record count to decide).
+   */
   private compactedBytes: number
   /** Room-local number of the latest store batch written to, and of the latest one completed. */
   private batch = 0
@@ -276,12 +281,15 @@ export class Room implements MessageSink {
    * Past `compactAfterRecords` records, once they add up to a quarter of the compacted document.
    * A compaction encodes and writes the whole document on the event loop (about 60 ms for a
    * 2.7 MB one), so a large document waits for proportionally more appends: what compaction
-   * costs stays proportional to what is appended, whatever the document's size.
+   * costs stays proportional to what is appended, whatever the document's size. Past 16 times
+   * as many records it compacts whatever their size: loading after a crash replays each record.
    */
   private shouldCompact(): boolean {
+    const { compactAfterRecords } = this.options
+    if (this.records < compactAfterRecords) return false
     return (
-      this.records >= this.options.compactAfterRecords &&
-      this.appendedBytes * COMPACT_GROWTH_DIVISOR >= this.compactedBytes
+      this.appendedBytes * COMPACT_GROWTH_DIVISOR >= this.compactedBytes ||
+      this.records >= compactAfterRecords * MAX_RECORDS_FACTOR
     )
   }
 

@@ -148,18 +148,45 @@ describe('persistence', () => {
     expect(store.calls.compact).toBe(1) // 31 records, but far less than 10 kB of them
     await typeAndWait(1, 'w'.repeat(10_000))
     expect(store.calls.compact).toBe(2)
+    // Past 16 times compactAfterRecords, small records are compacted all the same.
+    await typeAndWait(100, 'z')
+    expect(store.calls.compact).toBe(2)
+    await typeAndWait(70, 'z')
+    expect(store.calls.compact).toBe(3)
     await running.stop()
-    // Loaded again, the document's one record is its compacted size.
-    const reopened = instrument(await openLevelStore({ dir }))
-    const again = await start({ store: reopened, compactAfterRecords: 10 }, dir)
-    const c = client(again, 'large')
-    const d = client(again, 'large')
-    await Promise.all([c.synced(), d.synced()])
-    for (let i = 0; i < 30; i++) c.doc.getText('t').insert(0, 'v')
-    const expected = text(c)
-    await waitForDoc(d.doc, () => text(d) === expected)
-    expect(reopened.calls.compact).toBe(0)
-    await again.stop()
+
+    // Loaded again, what is stored counts: its oldest record as the compacted size, the others
+    // as appended. One record (the room compacted as it unloaded): 30 small edits compact nothing.
+    const reopen = async () => {
+      const reopened = instrument(await openLevelStore({ dir }))
+      const again = await start({ store: reopened, compactAfterRecords: 10 }, dir)
+      const [c, d] = [client(again, 'large'), client(again, 'large')]
+      await Promise.all([c.synced(), d.synced()])
+      const edit = async (edits: number) => {
+        for (let i = 0; i < edits; i++) c.doc.getText('t').insert(0, 'v')
+        const expected = text(c)
+        await waitForDoc(d.doc, () => text(d) === expected)
+        return expected
+      }
+      return { reopened, again, edit }
+    }
+    let next = await reopen()
+    await next.edit(30)
+    expect(next.reopened.calls.compact).toBe(0)
+    await next.again.stop()
+    // Fifteen records of 1.1 kB appended behind the ~50 kB one (as a crash would leave them): the
+    // next edit compacts.
+    const writer = new Y.Doc()
+    const appended: Uint8Array[] = []
+    writer.on('update', (u: Uint8Array) => appended.push(u))
+    for (let i = 0; i < 15; i++) writer.getText('t').insert(0, 'u'.repeat(1_100))
+    const direct = await openLevelStore({ dir })
+    await Promise.all(appended.map((u) => direct.append('large', u)))
+    await direct.close()
+    next = await reopen()
+    const expected = await next.edit(1)
+    expect(next.reopened.calls.compact).toBe(1)
+    await next.again.stop()
     expect((await stored(dir, 'large')).text).toBe(expected)
   })
 
