@@ -8,7 +8,9 @@ import { type ProcessUnderTest, removeDataDir, startTarget, type Target } from '
 
 export interface Measured extends LoadResult {
   readonly target: Target
+  /** Server CPU from the window's start until settled, and within the window alone. */
   readonly serverCpuSeconds: number
+  readonly serverCpuWindowSeconds: number
   /** Server memory before the clients connected and once they all had. */
   readonly serverRssIdleBytes: number
   readonly serverRssConnectedBytes: number
@@ -18,6 +20,7 @@ export interface Measured extends LoadResult {
 type FromLoadgen =
   | { readonly type: 'connected' }
   | { readonly type: 'measuring' }
+  | { readonly type: 'window' }
   | { readonly type: 'done' }
   | { readonly type: 'result'; readonly result: LoadResult }
 
@@ -49,6 +52,7 @@ function drive(server: ProcessUnderTest, spec: LoadSpec): Promise<Measured> {
   const rssIdle = server.rssBytes()
   let rssConnected = 0
   let cpuStart = 0
+  let cpuWindowEnd = 0
   let cpuEnd = 0
   return new Promise((resolve, reject) => {
     // A hard bound on the whole load, whatever happens in the child.
@@ -65,6 +69,8 @@ function drive(server: ProcessUnderTest, spec: LoadSpec): Promise<Measured> {
         child.send({ type: 'go' })
       } else if (message.type === 'measuring') {
         cpuStart = server.cpuSeconds()
+      } else if (message.type === 'window') {
+        cpuWindowEnd = server.cpuSeconds()
       } else if (message.type === 'done') {
         cpuEnd = server.cpuSeconds()
       } else {
@@ -73,6 +79,7 @@ function drive(server: ProcessUnderTest, spec: LoadSpec): Promise<Measured> {
           ...message.result,
           target: server.target,
           serverCpuSeconds: cpuEnd - cpuStart,
+          serverCpuWindowSeconds: cpuWindowEnd - cpuStart,
           serverRssIdleBytes: rssIdle,
           serverRssConnectedBytes: rssConnected,
           serverPeakRssBytes: server.peakRssBytes(),

@@ -2,7 +2,8 @@
  * The load generator, a child process of the bench: opens the clients of a scenario against one
  * target, types and moves cursors on a schedule, and reports latency, traffic and convergence.
  * Talks to its parent over IPC: `connected` → (parent reads the server) → `go` → typing starts →
- * `measuring` (after the warm-up; the parent reads the server's CPU) → `done` → `result`.
+ * `measuring` (after the warm-up; the parent reads the server's CPU) → `window` (typing stopped;
+ * again) → `done` (settled; again) → `result`.
  * Every loop is bounded by a count and by time.
  */
 
@@ -45,13 +46,18 @@ export interface LoadResult {
   }
   /** Every latency sample of the window, in ms (for figures over several runs taken together). */
   readonly latencies: Float64Array
+  /** Edits delivered from the window's start until settled (what the server's CPU is counted over). */
   readonly deliveredUpdates: number
-  readonly messagesToClients: number
-  readonly bytesToClients: number
-  readonly windowSeconds: number
+  /** Counted over the measured window alone, for rates: a target that falls behind catches up after. */
+  readonly window: {
+    readonly seconds: number
+    readonly deliveredUpdates: number
+    readonly messagesToClients: number
+    readonly bytesToClients: number
+    readonly loadCpuSeconds: number
+  }
   readonly convergedRooms: number
   readonly rooms: number
-  readonly loadCpuSeconds: number
 }
 
 type FromParent = { readonly type: 'spec'; readonly spec: LoadSpec } | { readonly type: 'go' }
@@ -170,7 +176,16 @@ async function run(spec: LoadSpec): Promise<void> {
   measuring = true
   await sleep(spec.durationMs)
   for (const timer of timers) clearTimeout(timer)
-  const windowSeconds = (performance.now() - started) / 1000
+  const inWindow = counters()
+  const loadCpu = process.cpuUsage(cpu0)
+  const window = {
+    seconds: (performance.now() - started) / 1000,
+    deliveredUpdates: latencies.length,
+    messagesToClients: inWindow.messages - before.messages,
+    bytesToClients: inWindow.bytes - before.bytes,
+    loadCpuSeconds: (loadCpu.user + loadCpu.system) / 1e6,
+  }
+  send({ type: 'window' })
 
   // Converged: the writers of a room hold the same document, and every present client received every edit.
   const converged = (room: BenchClient[]) => {
@@ -188,8 +203,6 @@ async function run(spec: LoadSpec): Promise<void> {
     await sleep(100)
   }
   measuring = false
-  const after = counters()
-  const cpu = process.cpuUsage(cpu0)
   send({ type: 'done' })
   const result: LoadResult = {
     clients: all.length,
@@ -197,14 +210,11 @@ async function run(spec: LoadSpec): Promise<void> {
     edits,
     latencyMs: { ...percentiles(latencies), samples: latencies.length },
     latencies: Float64Array.from(latencies),
-    // Every edit delivered in the window has its latency sample.
+    // Every edit delivered since the window began has its latency sample.
     deliveredUpdates: latencies.length,
-    messagesToClients: after.messages - before.messages,
-    bytesToClients: after.bytes - before.bytes,
-    windowSeconds,
+    window,
     convergedRooms,
     rooms: rooms.length,
-    loadCpuSeconds: (cpu.user + cpu.system) / 1e6,
   }
   for (const client of all) client.close()
   // Exits only once the result, samples and all (larger than a pipe's buffer), has been written.

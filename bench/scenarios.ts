@@ -34,13 +34,13 @@ function loadRow(m: Measured): Row {
     'p50 ms': m.latencyMs.p50,
     'p99 ms': m.latencyMs.p99,
     'max ms': m.latencyMs.max,
-    'delivered/s': Math.round(m.deliveredUpdates / m.windowSeconds),
-    'msgs to clients/s': Math.round(m.messagesToClients / m.windowSeconds),
-    'KB to clients/s': Math.round(m.bytesToClients / m.windowSeconds / 1024),
+    'delivered/s': Math.round(m.window.deliveredUpdates / m.window.seconds),
+    'msgs to clients/s': Math.round(m.window.messagesToClients / m.window.seconds),
+    'KB to clients/s': Math.round(m.window.bytesToClients / m.window.seconds / 1024),
     'server CPU s/1k delivered':
       m.deliveredUpdates > 0 ? round((m.serverCpuSeconds * 1000) / m.deliveredUpdates, 3) : null,
-    'server CPU %': Math.round((m.serverCpuSeconds / m.windowSeconds) * 100),
-    'load CPU %': Math.round((m.loadCpuSeconds / m.windowSeconds) * 100),
+    'server CPU %': Math.round((m.serverCpuWindowSeconds / m.window.seconds) * 100),
+    'load CPU %': Math.round((m.window.loadCpuSeconds / m.window.seconds) * 100),
     'peak RSS MB': round(m.serverPeakRssBytes / MB),
     converged: `${m.convergedRooms}/${m.rooms}`,
   }
@@ -72,7 +72,7 @@ const cpuPerDelivered: Figure = (runs) => {
   return delivered > 0 ? sum(runs, (m) => m.serverCpuSeconds) / delivered : 0
 }
 const messagesPerSecond: Figure = (runs) =>
-  sum(runs, (m) => m.messagesToClients) / sum(runs, (m) => m.windowSeconds)
+  sum(runs, (m) => m.window.messagesToClients) / sum(runs, (m) => m.window.seconds)
 
 /**
  * Runs the relay, Tandem and the peers `repeat` times, alternating (so the machine's noise hits
