@@ -220,7 +220,8 @@ export function readSegment(dir: string, number: number): Op[] {
     if (crc32(body) !== data.readUInt32LE(at + 4)) break
     const group = parseGroup(body)
     if (!group) break
-    ops.push(...group)
+    // (Not a spread: a compaction's group deletes every record of its document.)
+    for (const op of group) ops.push(op)
     at = end
   }
   return ops

@@ -76,10 +76,18 @@ export function createMetrics(stats: Stats, roomsLoaded: () => number): Metrics 
     buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers,
   })
+  // One series per stage and result, looked up once: a journal write is observed every turn.
+  const series = new Map<string, ReturnType<typeof writeSeconds.labels>>()
   return {
     registry,
     observeWrite(stage, durationMs, failed) {
-      writeSeconds.observe({ stage, result: failed ? 'error' : 'ok' }, durationMs / 1000)
+      const key = failed ? `${stage} error` : stage
+      let child = series.get(key)
+      if (!child) {
+        child = writeSeconds.labels(stage, failed ? 'error' : 'ok')
+        series.set(key, child)
+      }
+      child.observe(durationMs / 1000)
     },
   }
 }
