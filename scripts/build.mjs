@@ -1,7 +1,7 @@
 // Builds everything: the server (tsc -> dist/), the editor app it serves (Vite -> dist/editor) and
 // the editor library (Vite + tsc declarations -> dist/editor-lib). Writes dist/.build-stamp so ensure-built.mjs can tell when it is stale.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 
 const run = (cmd, args) => execFileSync(cmd, args, { stdio: 'inherit' })
 
@@ -15,5 +15,8 @@ vite('editor/vite.config.ts')
 rmSync('dist/editor-lib', { recursive: true, force: true })
 vite('editor/vite.lib.config.ts')
 run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.editor-lib.json'])
+// The editor injects its own styles; this copy is for apps that load them as a stylesheet
+// (`tandem/editor/style.css`, e.g. under a CSP without inline styles).
+copyFileSync('editor/style.css', 'dist/editor-lib/style.css')
 mkdirSync('dist', { recursive: true })
 writeFileSync('dist/.build-stamp', new Date().toISOString())

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 const SOURCES = [
   'server',
   'persistence',
+  'content',
   'editor',
   'bench',
   'package.json',

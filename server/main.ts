@@ -4,6 +4,7 @@
  * that reads process.env or calls process.exit.
  */
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { StoreError } from '../persistence/store.js'
 import { OptionsError } from './errors.js'
@@ -20,7 +21,8 @@ Options (flags win over environment variables):
   --data-dir <path>      LevelDB data directory                  env DATA_DIR   default ./data
   --fsync                sync every write to disk (power-loss    env FSYNC=1    default off
                          durability; costs throughput)
-  --static-dir <path>    built editor to serve, "" for none      env STATIC_DIR default dist/editor
+  --static-dir <path>    built editor to serve, "" for none      env STATIC_DIR default the
+                         (relative to the current directory)     package's built editor
   --log-level <level>    ${LOG_LEVELS.join('|')}   env LOG_LEVEL  default info
   --max-message-bytes <n>  largest accepted message (1009 past it)  default 16777216
 
@@ -48,6 +50,12 @@ Signals: SIGINT/SIGTERM close every socket with 1001 after flushing all writes; 
 same with 1012 (restart); SIGHUP reads --tls-cert/--tls-key again for new connections.
 Exit status: 0 after a clean shutdown, 2 for bad options, 1 otherwise.
 `
+
+/**
+ * The editor built into this package (dist/editor beside dist/server), wherever the process was
+ * started from: a systemd unit, `npx tandem` in another folder and a global install all find it.
+ */
+const BUILT_EDITOR = fileURLToPath(new URL('../editor/', import.meta.url))
 
 /** Thrown for a bad command line; the message names the flag. */
 class UsageError extends Error {}
@@ -103,7 +111,7 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
       `--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
     )
   }
-  const staticDir = values['static-dir'] ?? env.STATIC_DIR ?? 'dist/editor'
+  const staticDir = values['static-dir'] ?? env.STATIC_DIR ?? BUILT_EDITOR
   const file = (flag: string, path: string | undefined): string | undefined => {
     if (path === undefined) return undefined
     try {

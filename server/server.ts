@@ -167,6 +167,12 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   }
 
   private async start(): Promise<ServerAddress> {
+    if (this.staticFiles && !this.staticFiles.hasEditor()) {
+      this.log.warn(
+        { staticDir: this.staticFiles.dir },
+        'no built editor to serve: run `npm run build` in a checkout, or pass --static-dir; pages answer 503 until then',
+      )
+    }
     const store = this.options.store ?? (await this.openStore())
     this.store = store
     this.rooms = new Rooms(

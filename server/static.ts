@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { extname, join, resolve, sep } from 'node:path'
+import { basename, extname, join, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { brotliCompress, gzip, constants as zlibConstants } from 'node:zlib'
 
@@ -53,12 +54,35 @@ export class StaticFiles {
     this.root = resolve(dir)
   }
 
-  /** Answers the request and returns true, or returns false when no file matches. */
+  /** The directory served, absolute. */
+  get dir(): string {
+    return this.root
+  }
+
+  /** Whether the directory holds a built editor (its home page). */
+  hasEditor(): boolean {
+    return existsSync(join(this.root, 'index.html'))
+  }
+
+  /**
+   * Answers the request and returns true, or returns false when no file matches. A page of the
+   * editor asked of a directory without one is answered 503 with a page that says how to build it.
+   */
   async serve(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> {
     const file = this.resolve(pathname)
     if (!file) return false
     const entry = await this.load(file)
-    if (!entry) return false
+    if (!entry) {
+      if (!PAGES.has(basename(file)) || this.hasEditor()) return false
+      const body = missingEditorPage(this.root)
+      res.writeHead(503, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-length': String(Buffer.byteLength(body)),
+      })
+      res.end(req.method === 'HEAD' ? undefined : body)
+      return true
+    }
     const ext = extname(file)
     const headers: Record<string, string> = {
       'content-type': CONTENT_TYPES[ext] ?? 'application/octet-stream',
@@ -123,6 +147,21 @@ export class StaticFiles {
     }
     return body
   }
+}
+
+const PAGES = new Set(['index.html', 'doc.html', 'embed.html'])
+
+function missingEditorPage(dir: string): string {
+  const escaped = dir.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)
+  return `<!doctype html>
+<meta charset="utf-8"><title>Tandem: no editor built</title>
+<h1>The editor is not built</h1>
+<p>This Tandem server serves the editor from <code>${escaped}</code>, which has none.
+The sync server itself works: WebSocket clients can connect.</p>
+<p>In a checkout of Tandem, run <code>npm run build</code> (or <code>npm start</code>, which builds
+what is missing). Or start the server with <code>--static-dir</code> naming a built editor, or
+<code>--static-dir ""</code> to serve none.</p>
+`
 }
 
 function pickEncoding(header: string | undefined): 'br' | 'gzip' | null {

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 
-/** The compiled CLI, as users run it (`npm test` builds it first). */
-export const CLI = 'dist/server/main.js'
+/** The compiled CLI, as users run it (`npm test` builds it first), from any working directory. */
+export const CLI = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url))
 
 export interface ServerProcess {
   readonly child: ChildProcess
@@ -14,6 +15,8 @@ export interface ServerProcess {
   readonly exited: Promise<number | string>
   /** Everything the process printed so far. */
   output(): string
+  /** Sends `signal` to the server (to its whole group when started with `group`). */
+  kill(signal: NodeJS.Signals): void
 }
 
 /** The compiled token command (`npm run token`). */
@@ -38,6 +41,19 @@ export async function runCli(
   return { code, stdout, stderr }
 }
 
+/** How to start the server: the repository's compiled CLI by default. */
+export interface StartOptions {
+  /** The command and its first arguments (default: node and the compiled CLI). */
+  readonly command?: readonly [string, ...string[]]
+  /** The working directory (default: this process's). */
+  readonly cwd?: string
+  /**
+   * Start it in a process group of its own and signal the whole group: for a command that runs
+   * the server as its child (`npm exec`), which would not pass a signal on.
+   */
+  readonly group?: boolean
+}
+
 /**
  * Starts the CLI as a real child process (on port 0 unless `args` or `env` say otherwise) and
  * resolves once it listens. Rejects with its output if
@@ -46,12 +62,16 @@ export async function runCli(
 export async function startProcess(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
+  options: StartOptions = {},
 ): Promise<ServerProcess> {
   // Port 0 unless the test chooses (by flag or by PORT).
   const portFlag = args.includes('--port') || env.PORT !== undefined ? [] : ['--port', '0']
-  const child = spawn(process.execPath, [CLI, ...portFlag, '--log-level', 'info', ...args], {
+  const [command, ...first] = options.command ?? [process.execPath, CLI]
+  const child = spawn(command, [...first, ...portFlag, '--log-level', 'info', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: options.cwd,
+    detached: options.group === true,
   })
   let output = ''
   child.stderr?.on('data', (d) => {
@@ -73,7 +93,9 @@ export async function startProcess(
     })
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)))
   })
-  return { child, port, url: `ws://127.0.0.1:${port}`, exited, output: () => output }
+  const kill = (signal: NodeJS.Signals) =>
+    options.group && child.pid !== undefined ? process.kill(-child.pid, signal) : child.kill(signal)
+  return { child, port, url: `ws://127.0.0.1:${port}`, exited, output: () => output, kill }
 }
 
 /** Sends `signal` (SIGTERM by default) and waits for the exit. Safe on an exited process. */
@@ -81,6 +103,6 @@ export async function stopProcess(
   server: ServerProcess,
   signal: NodeJS.Signals = 'SIGTERM',
 ): Promise<number | string> {
-  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill(signal)
+  if (server.child.exitCode === null && server.child.signalCode === null) server.kill(signal)
   return server.exited
 }

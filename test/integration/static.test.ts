@@ -1,8 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
+import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { startProcess, stopProcess } from '../helpers/process.js'
 import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
 
 let running: RunningServer
@@ -19,13 +22,13 @@ beforeEach(async () => {
 afterEach(() => running.cleanup())
 
 /** A raw GET (fetch would decompress and hide the encoding). */
-function get(path: string, headers: Record<string, string> = {}, method = 'GET') {
+function get(path: string, headers: Record<string, string> = {}, method = 'GET', port = running.port) {
   return new Promise<{
     status: number
     headers: Record<string, string | string[] | undefined>
     body: Buffer
   }>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: running.port, path, headers, method }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, method }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () =>
@@ -75,5 +78,67 @@ describe('the built editor over HTTP', () => {
     expect((await get('/../package.json')).status).toBe(404)
     expect((await get('/%2e%2e/package.json')).status).toBe(404)
     expect((await get('/assets/missing.js')).status).toBe(404)
+  })
+})
+
+describe('a server asked to serve an editor it does not have', () => {
+  it('warns once at start and answers its pages with how to build it', async () => {
+    const empty = await tempDataDir()
+    const lines: string[] = []
+    const logger = pino(
+      { level: 'warn' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(String(chunk))
+          done()
+        },
+      }),
+    )
+    await running.cleanup()
+    running = await startServer({ staticDir: empty, logger })
+    for (const path of ['/', '/d/team%2Fnotes', '/embed']) {
+      const res = await get(path)
+      expect(res.status).toBe(503)
+      expect(res.headers['content-type']).toBe('text/html; charset=utf-8')
+      expect(res.body.toString()).toContain('<h1>The editor is not built</h1>')
+      expect(res.body.toString()).toContain(`<code>${empty}</code>`)
+      expect(res.body.toString()).toContain('npm run build')
+    }
+    // Other paths stay plain 404s, and /healthz is unaffected.
+    expect((await get('/assets/app.js')).status).toBe(404)
+    expect((await get('/healthz')).status).toBe(200)
+    const warnings = lines.map(
+      (line) => JSON.parse(line) as { level: number; msg: string; staticDir: string },
+    )
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatchObject({ level: 40, staticDir: empty })
+    expect(warnings[0]?.msg).toMatch(/^no built editor to serve: run `npm run build`/)
+    await rm(empty, { recursive: true, force: true })
+  })
+})
+
+describe('the CLI started from another folder', () => {
+  it('serves the editor built into the package, and resolves --static-dir from where it starts', async () => {
+    const elsewhere = await tempDataDir()
+    const cli = await startProcess(['--data-dir', 'data'], {}, { cwd: elsewhere })
+    try {
+      for (const path of ['/', '/d/notes']) {
+        const res = await get(path, {}, 'GET', cli.port)
+        expect(res.status).toBe(200)
+        expect(res.body.toString()).toMatch(/<script type="module"[^>]* src="\/assets\//)
+      }
+    } finally {
+      await stopProcess(cli)
+    }
+    // An explicit directory is the user's, relative to where they started the server.
+    await mkdir(join(elsewhere, 'site'))
+    await writeFile(join(elsewhere, 'site', 'index.html'), '<title>mine</title>')
+    const own = await startProcess(['--data-dir', 'data', '--static-dir', 'site'], {}, { cwd: elsewhere })
+    try {
+      expect((await get('/', {}, 'GET', own.port)).body.toString()).toBe('<title>mine</title>')
+    } finally {
+      await stopProcess(own)
+      await rm(elsewhere, { recursive: true, force: true })
+    }
   })
 })

@@ -1,13 +1,12 @@
-import { execFileSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { copyFileSync, readFileSync } from 'node:fs'
+import { copyFileSync } from 'node:fs'
 import { get } from 'node:https'
-import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
+import { makeCertificate } from '../helpers/cert.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { startProcess, stopProcess } from '../helpers/process.js'
 import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
@@ -18,37 +17,6 @@ import { until, waitFor } from '../helpers/wait.js'
 let cert: string
 let key: string
 let running: RunningServer
-
-/** A fresh self-signed certificate for 127.0.0.1, as files in a new directory and as text. */
-async function makeCertificate() {
-  const dir = await tempDataDir()
-  const certFile = join(dir, 'cert.pem')
-  const keyFile = join(dir, 'key.pem')
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  )
-  return { certFile, keyFile, cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') }
-}
 
 /** The fingerprint of the certificate the server at `port` presents to a new connection. */
 function servedFingerprint(port: number): Promise<string> {
