@@ -2,7 +2,7 @@ import { lift, setBlockType, toggleMark, wrapIn } from 'prosemirror-commands'
 import type { Attrs, MarkType, NodeType, Node as PMNode } from 'prosemirror-model'
 import { liftListItem, sinkListItem, splitListItem, wrapInList } from 'prosemirror-schema-list'
 import { type Command, type EditorState, TextSelection } from 'prosemirror-state'
-import { isSafeHref, schema } from './schema.js'
+import { isSafeHref, schema } from '../content/schema.js'
 
 const { nodes, marks } = schema
 

@@ -6,10 +6,10 @@ import { EditorView, type NodeView } from 'prosemirror-view'
 import { yCursorPlugin, ySyncPlugin, yUndoPlugin } from 'y-prosemirror'
 import type { Awareness } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
+import { schema } from '../content/schema.js'
 import { toggleTask } from './commands.js'
 import { markdownInputRules } from './inputrules.js'
 import { editorKeymaps } from './keymap.js'
-import { schema } from './schema.js'
 
 /** The awareness field y-prosemirror reads names and colours from. */
 export interface AwarenessUser {

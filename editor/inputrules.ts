@@ -8,7 +8,7 @@ import {
 import type { MarkType } from 'prosemirror-model'
 import { type Plugin, TextSelection } from 'prosemirror-state'
 import { findWrapping } from 'prosemirror-transform'
-import { schema } from './schema.js'
+import { schema } from '../content/schema.js'
 
 const { nodes, marks } = schema
 

@@ -97,7 +97,7 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
   const releaseStyles = useStyles()
   const root = document.createElement('div')
   root.className = 'tandem-editor'
-  const toolbar = new Toolbar(() => view)
+  const toolbar = new Toolbar(() => view, { doc, name: options.room })
   const page = document.createElement('div')
   page.className = 'tandem-page'
   const bar = document.createElement('div')

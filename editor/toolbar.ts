@@ -1,7 +1,9 @@
 import type { MarkType, NodeType } from 'prosemirror-model'
 import type { Command, EditorState } from 'prosemirror-state'
 import type { EditorView } from 'prosemirror-view'
-import { redoCommand, undoCommand } from 'y-prosemirror'
+import { redoCommand, undoCommand, yUndoPluginKey } from 'y-prosemirror'
+import type * as Y from 'yjs'
+import { schema } from '../content/schema.js'
 import {
   activeBlock,
   activeList,
@@ -22,7 +24,7 @@ import {
   toggleTaskList,
   toggleUnderline,
 } from './commands.js'
-import { schema } from './schema.js'
+import { downloadDocument, type FileFormat, importFile } from './transfer.js'
 
 const { nodes, marks } = schema
 
@@ -47,6 +49,14 @@ const linkCommand =
     return true
   }
 
+/** Downloads the document as a file of `format` named `name`. */
+const exportCommand =
+  (format: FileFormat, name: string): Command =>
+  (state, dispatch) => {
+    if (dispatch) downloadDocument(state.doc, name, format)
+    return true
+  }
+
 /** A button for a mark: pressed when the mark covers the selection. */
 const markButton = (mark: MarkType, label: string, title: string, run: Command): ButtonSpec => ({
   name: mark.name,
@@ -65,8 +75,19 @@ const listButton = (list: NodeType, label: string, title: string, run: Command):
   active: (s) => activeList(s) === list,
 })
 
-/** The toolbar's buttons; the link button asks for its address with `askLink`. */
-const buttons = (askLink: () => void): readonly (ButtonSpec | '|')[] => [
+/** What the toolbar's file buttons work on. */
+export interface ToolbarFiles {
+  /** The document Import writes into. */
+  readonly doc: Y.Doc
+  /** The document's name, which exported files are named after. */
+  readonly name: string
+}
+
+/**
+ * The toolbar's buttons; the link button asks for its address with `askLink`, Import for a file
+ * with `pickFile`.
+ */
+const buttons = (askLink: () => void, pickFile: () => void, name: string): readonly (ButtonSpec | '|')[] => [
   markButton(marks.bold, 'B', `Bold (${mod}B)`, toggleBold),
   markButton(marks.italic, 'I', `Italic (${mod}I)`, toggleItalic),
   markButton(marks.underline, 'U', `Underline (${mod}U)`, toggleUnderline),
@@ -88,6 +109,23 @@ const buttons = (askLink: () => void): readonly (ButtonSpec | '|')[] => [
   '|',
   { name: 'undo', label: '↶', title: `Undo (${mod}Z)`, run: undoCommand },
   { name: 'redo', label: '↷', title: `Redo (${mod}Shift+Z)`, run: redoCommand },
+  '|',
+  {
+    name: 'export-markdown',
+    label: '⤓ MD',
+    title: 'Download as Markdown',
+    run: exportCommand('markdown', name),
+  },
+  { name: 'export-html', label: '⤓ HTML', title: 'Download as HTML', run: exportCommand('html', name) },
+  {
+    name: 'import',
+    label: 'Import',
+    title: 'Replace the document with a Markdown or HTML file',
+    run: (_state, dispatch) => {
+      if (dispatch) pickFile()
+      return true
+    },
+  },
 ]
 
 const BLOCKS: readonly { readonly value: string; readonly label: string; readonly command: Command }[] = [
@@ -114,8 +152,13 @@ export class Toolbar {
   private readonly buttons: { readonly spec: ButtonSpec; readonly el: HTMLButtonElement }[] = []
   private readonly select: HTMLSelectElement
   private readonly linkForm: LinkForm
+  private readonly filePicker: HTMLInputElement
+  private readonly fileError: HTMLElement
 
-  constructor(private readonly view: () => EditorView | null) {
+  constructor(
+    private readonly view: () => EditorView | null,
+    files: ToolbarFiles,
+  ) {
     this.dom = document.createElement('div')
     this.dom.className = 'tandem-toolbar'
     this.dom.setAttribute('role', 'toolbar')
@@ -135,7 +178,23 @@ export class Toolbar {
     this.dom.append(this.select)
 
     this.linkForm = new LinkForm(view)
-    for (const spec of buttons(() => this.linkForm.open())) {
+    this.filePicker = document.createElement('input')
+    this.filePicker.type = 'file'
+    this.filePicker.accept = '.md,.markdown,.html,.htm,text/markdown,text/html'
+    this.filePicker.hidden = true
+    this.filePicker.addEventListener('change', () => {
+      const file = this.filePicker.files?.[0]
+      if (file) void this.importFrom(files.doc, file)
+    })
+    this.fileError = document.createElement('span')
+    this.fileError.className = 'tandem-file-error'
+    this.fileError.setAttribute('role', 'alert')
+    const pickFile = () => {
+      // Choosing the same file again must fire `change` again.
+      this.filePicker.value = ''
+      this.filePicker.click()
+    }
+    for (const spec of buttons(() => this.linkForm.open(), pickFile, files.name)) {
       if (spec === '|') {
         const separator = document.createElement('span')
         separator.className = 'tandem-separator'
@@ -159,7 +218,7 @@ export class Toolbar {
     this.dom.addEventListener('keydown', (event) => this.onKey(event))
     const first = this.buttons[0]
     if (first) first.el.tabIndex = 0
-    this.dom.append(this.linkForm.dom)
+    this.dom.append(this.fileError, this.filePicker, this.linkForm.dom)
   }
 
   /** Reflects the view's state: active marks, block type, what can run. */
@@ -182,6 +241,16 @@ export class Toolbar {
     spec.run(editor.state, editor.dispatch, editor)
     // Back to the text, unless the command asked for more (the link's address).
     if (!this.linkForm.isOpen) editor.focus()
+  }
+
+  private async importFrom(doc: Y.Doc, file: File): Promise<void> {
+    this.fileError.textContent = ''
+    const editor = this.view()
+    try {
+      await importFile(doc, file, editor ? yUndoPluginKey.getState(editor.state)?.undoManager : undefined)
+    } catch (error) {
+      this.fileError.textContent = error instanceof Error ? error.message : String(error)
+    }
   }
 
   private onKey(event: KeyboardEvent): void {

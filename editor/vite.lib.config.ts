@@ -16,7 +16,7 @@ export default defineConfig({
       fileName: () => 'tandem-editor.js',
     },
     rollupOptions: {
-      external: (id) => /^(yjs|y-[a-z-]+|lib0|prosemirror-[a-z-]+)(\/|$)/.test(id),
+      external: (id) => /^(yjs|y-[a-z-]+|lib0|prosemirror-[a-z-]+|markdown-it)(\/|$)/.test(id),
     },
   },
 })

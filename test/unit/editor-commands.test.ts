@@ -1,6 +1,7 @@
 import type { Node as PMNode } from 'prosemirror-model'
 import { type Command, EditorState, TextSelection } from 'prosemirror-state'
 import { describe, expect, it } from 'vitest'
+import { isSafeHref, schema } from '../../content/schema.js'
 import {
   activeBlock,
   activeList,
@@ -18,7 +19,6 @@ import {
   toggleTask,
   toggleTaskList,
 } from '../../editor/commands.js'
-import { isSafeHref, schema } from '../../editor/schema.js'
 
 const { nodes: n, marks: m } = schema
 const p = (...text: string[]) =>

@@ -2,8 +2,8 @@ import type { Node as PMNode } from 'prosemirror-model'
 import { EditorState, type Plugin, TextSelection } from 'prosemirror-state'
 import type { EditorView } from 'prosemirror-view'
 import { describe, expect, it } from 'vitest'
+import { schema } from '../../content/schema.js'
 import { markdownInputRules } from '../../editor/inputrules.js'
-import { schema } from '../../editor/schema.js'
 
 const rules = markdownInputRules()
 

@@ -56,7 +56,7 @@ const nodes = {
     parseDOM: [
       {
         tag: 'ol',
-        getAttrs: (dom) => ({ order: Number((dom as HTMLElement).getAttribute('start') ?? 1) || 1 }),
+        getAttrs: (dom) => ({ order: Number(dom.getAttribute('start') ?? 1) || 1 }),
       },
     ],
     toDOM: (node): DOMOutputSpec =>
@@ -82,7 +82,7 @@ const nodes = {
       {
         tag: 'li[data-checked]',
         priority: 51,
-        getAttrs: (dom) => ({ checked: (dom as HTMLElement).getAttribute('data-checked') === 'true' }),
+        getAttrs: (dom) => ({ checked: dom.getAttribute('data-checked') === 'true' }),
       },
     ],
     // The checkbox itself is drawn by the task item node view (see editor.ts).
@@ -105,22 +105,35 @@ const marks = {
     parseDOM: [
       {
         tag: 'a[href]',
-        getAttrs: (dom) => ({
-          href: (dom as HTMLElement).getAttribute('href'),
-          title: (dom as HTMLElement).getAttribute('title'),
-        }),
+        // An unsafe address is no link at all: the rule does not match and the text stays.
+        getAttrs: (dom) => {
+          const href = dom.getAttribute('href') ?? ''
+          return isSafeHref(href) && { href, title: dom.getAttribute('title') }
+        },
       },
     ],
+    // A link written into the Y.Doc by some other client is drawn without an unsafe address.
     toDOM: (mark): DOMOutputSpec => [
       'a',
-      { href: mark.attrs.href, title: mark.attrs.title, rel: 'noopener noreferrer nofollow' },
+      {
+        href: isSafeHref(mark.attrs.href) ? mark.attrs.href : null,
+        title: mark.attrs.title,
+        rel: 'noopener noreferrer nofollow',
+      },
       0,
     ],
+  },
+  // Marks nest in the order listed here. Underline wraps bold, italic and strike so that in Markdown
+  // (content/markdown.ts) their `**`, `*`, `~~` stay next to the text they mark: `x<u>**a**</u>y`
+  // reads back, `x**<u>a</u>**y` does not (CommonMark's flanking rules).
+  underline: {
+    parseDOM: [{ tag: 'u' }, { style: 'text-decoration=underline' }],
+    toDOM: (): DOMOutputSpec => ['u', 0],
   },
   bold: {
     parseDOM: [
       { tag: 'strong' },
-      { tag: 'b', getAttrs: (dom) => (dom as HTMLElement).style.fontWeight !== 'normal' && null },
+      { tag: 'b', getAttrs: (dom) => dom.style.fontWeight !== 'normal' && null },
       { style: 'font-weight=400', clearMark: (m) => m.type.name === 'bold' },
       { style: 'font-weight', getAttrs: (v) => /^(bold(er)?|[5-9]\d{2,})$/.test(v) && null },
     ],
@@ -129,10 +142,6 @@ const marks = {
   italic: {
     parseDOM: [{ tag: 'i' }, { tag: 'em' }, { style: 'font-style=italic' }],
     toDOM: (): DOMOutputSpec => ['em', 0],
-  },
-  underline: {
-    parseDOM: [{ tag: 'u' }, { style: 'text-decoration=underline' }],
-    toDOM: (): DOMOutputSpec => ['u', 0],
   },
   strike: {
     parseDOM: [{ tag: 's' }, { tag: 'del' }, { style: 'text-decoration=line-through' }],
