@@ -11,6 +11,9 @@ export const KEY_VERSION = 1
 const KIND_JOURNAL = 0x6a // 'j'
 const KIND_META = 0x6d // 'm'
 const KIND_UPDATE = 0x75 // 'u'
+const KIND_VERSION = 0x76 // 'v': a version's record (time, name, authors), by version number
+const KIND_DELTA = 0x64 // 'd': a version's delta, by version number
+const KIND_HEAD = 0x68 // 'h': the snapshot of a document's latest version
 const TERMINATOR = [0x00, 0x01] as const
 const SEQ_BYTES = 8
 
@@ -62,7 +65,36 @@ export function updateKeyAt(head: Buffer, seq: number): Buffer {
 
 /** `[gte, lt)` bounds that cover exactly the update records of `name`. */
 export function updateRange(name: string): { gte: Buffer; lt: Buffer } {
-  const head = prefix(KIND_UPDATE, name)
+  return rangeOf(KIND_UPDATE, name)
+}
+
+/** Key of version `id` (1, 2, …) of document `name`: its record. */
+export function versionKey(name: string, id: number): Buffer {
+  return updateKeyAt(Buffer.from(prefix(KIND_VERSION, name)), id)
+}
+
+/** Key of version `id` of document `name`: its delta. */
+export function deltaKey(name: string, id: number): Buffer {
+  return updateKeyAt(Buffer.from(prefix(KIND_DELTA, name)), id)
+}
+
+/** Key of the snapshot of document `name`'s latest version. */
+export function headKey(name: string): Buffer {
+  return Buffer.from(prefix(KIND_HEAD, name))
+}
+
+/** `[gte, lt)` bounds that cover exactly the version records of `name`. */
+export function versionRange(name: string): { gte: Buffer; lt: Buffer } {
+  return rangeOf(KIND_VERSION, name)
+}
+
+/** `[gte, lt)` bounds that cover the deltas of versions 1 to `upTo` of `name`. */
+export function deltaRange(name: string, upTo: number): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.from(prefix(KIND_DELTA, name)), lt: deltaKey(name, upTo + 1) }
+}
+
+function rangeOf(kind: number, name: string): { gte: Buffer; lt: Buffer } {
+  const head = prefix(kind, name)
   const lt = Buffer.from(head)
   lt[lt.length - 1] = TERMINATOR[1] + 1
   return { gte: Buffer.from(head), lt }
@@ -82,7 +114,7 @@ export function metaRange(): { gte: Buffer; lt: Buffer } {
   return { gte: Buffer.from([KEY_VERSION, KIND_META]), lt: Buffer.from([KEY_VERSION, KIND_META + 1]) }
 }
 
-/** The sequence number of an update key made by `updateKey`. */
+/** The sequence number of an update key made by `updateKey` (or the number of a version key). */
 export function seqOfUpdateKey(key: Uint8Array): number {
   const view = Buffer.from(key.buffer, key.byteOffset, key.byteLength)
   const at = view.length - SEQ_BYTES

@@ -2,6 +2,9 @@ import { mkdir } from 'node:fs/promises'
 import leveldown, { type BatchOp, type IteratorOptions, type LevelDown } from 'leveldown'
 import { Journal, type Op, readSegment, segmentsIn } from './journal.js'
 import {
+  deltaKey,
+  deltaRange,
+  headKey,
   journalKey,
   metaKey,
   metaRange,
@@ -11,8 +14,18 @@ import {
   updateKeyAt,
   updateKeyPrefix,
   updateRange,
+  versionKey,
+  versionRange,
 } from './keys.js'
-import { type DocMeta, type DocStore, type LoadedDoc, StoreError } from './store.js'
+import {
+  type Author,
+  type DocMeta,
+  type DocStore,
+  type LoadedDoc,
+  StoreError,
+  type VersionList,
+  type VersionRecord,
+} from './store.js'
 
 export interface LevelStoreOptions {
   /** Directory of the database; created when missing. One process may use it at a time. */
@@ -81,6 +94,8 @@ interface Counters {
   updates: number
   firstSeq: number
   nextSeq: number
+  /** Its versions: the number of the latest (0 for none). */
+  versions: number
   /** When its metadata record was last written (performance.now()). */
   metaAt: number
 }
@@ -268,10 +283,52 @@ class LevelStore implements DocStore {
   }
 
   async load(name: string): Promise<LoadedDoc> {
+    const state = await this.readable(name)
+    const updates = await this.readValues(updateRange(name))
+    return { updates, meta: state.records === 0 && state.updates === 0 ? null : toMeta(state) }
+  }
+
+  async versions(name: string): Promise<VersionList> {
+    const state = await this.readable(name)
+    const versions: VersionRecord[] = []
+    await this.iterate({ ...versionRange(name), keys: false, values: true }, (_key, value) => {
+      versions.push(parseVersion(value))
+    })
+    const head = state.versions > 0 ? await this.get(headKey(name), name) : undefined
+    return { versions, head: head ?? null }
+  }
+
+  async versionDeltas(name: string, id: number): Promise<Uint8Array[]> {
+    await this.readable(name)
+    return this.readValues(deltaRange(name, id))
+  }
+
+  addVersion(
+    name: string,
+    version: Omit<VersionRecord, 'id'>,
+    delta: Uint8Array,
+    head: Uint8Array,
+  ): Promise<VersionRecord> {
+    let record: VersionRecord | undefined
+    const written = this.withState(name, (state, group) => {
+      record = { id: ++state.versions, at: version.at, name: version.name, authors: version.authors }
+      group.metas.add(state)
+      group.ops.push({ key: versionKey(name, record.id), value: Buffer.from(JSON.stringify(record)) })
+      group.ops.push({ key: deltaKey(name, record.id), value: asBuffer(delta) })
+      group.ops.push({ key: headKey(name), value: asBuffer(head) })
+      group.bytes += delta.byteLength + head.byteLength
+    })
+    return written.then(() => record as VersionRecord)
+  }
+
+  /**
+   * The document's counters once everything written to it so far can be read: writes only
+   * journaled are not visible to an iterator yet, so LevelDB is made to take them (batches are
+   * written in order, the one in flight first).
+   */
+  private async readable(name: string): Promise<DocState> {
     this.assertOpen()
     const state = await this.state(name)
-    // Writes only journaled so far are not visible to an iterator yet: have LevelDB take them
-    // (batches are written in order, the one in flight first).
     if (this.group?.docs.has(state)) this.writeGroup()
     try {
       await this.reach(state.batch)
@@ -282,8 +339,7 @@ class LevelStore implements DocStore {
         { cause },
       )
     }
-    const updates = await this.readValues(updateRange(name))
-    return { updates, meta: state.records === 0 && state.updates === 0 ? null : toMeta(state) }
+    return state
   }
 
   append(name: string, update: Uint8Array): Promise<void> {
@@ -323,9 +379,15 @@ class LevelStore implements DocStore {
   delete(name: string): Promise<void> {
     return this.withState(name, (doc, group) => {
       dropRecords(doc, group)
+      for (let id = 1; id <= doc.versions; id++) {
+        group.ops.push({ key: versionKey(name, id), value: null })
+        group.ops.push({ key: deltaKey(name, id), value: null })
+      }
+      if (doc.versions > 0) group.ops.push({ key: headKey(name), value: null })
       doc.bytes = 0
       doc.records = 0
       doc.updates = 0
+      doc.versions = 0
     })
   }
 
@@ -339,6 +401,12 @@ class LevelStore implements DocStore {
       if (state.records > 0) metas.push(toMeta(state))
     })
     return metas
+  }
+
+  async info(name: string): Promise<DocMeta | null> {
+    this.assertOpen()
+    const state = await this.state(name)
+    return state.records > 0 ? toMeta(state) : null
   }
 
   close(): Promise<void> {
@@ -489,27 +557,24 @@ class LevelStore implements DocStore {
   }
 
   private async readState(name: string): Promise<DocState> {
-    const value = await new Promise<Buffer | undefined>((resolve, reject) =>
-      this.db.get(metaKey(name), { asBuffer: true }, (err, found) => {
-        if (err && /notfound/i.test(err.message)) resolve(undefined)
-        else if (err)
-          reject(
-            new StoreError('TANDEM_ERR_STORE_READ', `cannot read ${name}: ${err.message}`, { cause: err }),
-          )
-        else resolve(found)
-      }),
-    )
+    const value = await this.get(metaKey(name), name)
     const state = value ? parseMeta(name, value) : emptyState(name)
     // The keys, not the metadata, say which sequence numbers are taken.
     const range = updateRange(name)
     let first: number | null = null
     let last: number | null = null
-    await this.iterate({ ...range, keys: true, values: false, limit: 1 }, (key) => {
-      first = seqOfUpdateKey(key)
-    })
-    await this.iterate({ ...range, keys: true, values: false, limit: 1, reverse: true }, (key) => {
-      last = seqOfUpdateKey(key)
-    })
+    await Promise.all([
+      this.iterate({ ...range, keys: true, values: false, limit: 1 }, (key) => {
+        first = seqOfUpdateKey(key)
+      }),
+      this.iterate({ ...range, keys: true, values: false, limit: 1, reverse: true }, (key) => {
+        last = seqOfUpdateKey(key)
+      }),
+      // Likewise the version keys say which is the latest.
+      this.iterate({ ...versionRange(name), keys: true, values: false, limit: 1, reverse: true }, (key) => {
+        state.versions = Math.max(state.versions, seqOfUpdateKey(key))
+      }),
+    ])
     if (first !== null && last !== null) {
       state.firstSeq = first
       state.nextSeq = Math.max(state.nextSeq, (last as number) + 1)
@@ -716,6 +781,20 @@ class LevelStore implements DocStore {
       if (!state.batch && !this.staleMeta.has(state) && !this.group?.docs.has(state)) this.docs.delete(name)
   }
 
+  /** The value at `key` (of document `name`), or undefined. */
+  private get(key: Buffer, name: string): Promise<Buffer | undefined> {
+    return new Promise<Buffer | undefined>((resolve, reject) =>
+      this.db.get(key, { asBuffer: true }, (err, found) => {
+        if (err && /notfound/i.test(err.message)) resolve(undefined)
+        else if (err)
+          reject(
+            new StoreError('TANDEM_ERR_STORE_READ', `cannot read ${name}: ${err.message}`, { cause: err }),
+          )
+        else resolve(found)
+      }),
+    )
+  }
+
   private async readValues(range: { gte: Buffer; lt: Buffer }): Promise<Uint8Array[]> {
     const values: Uint8Array[] = []
     await this.iterate({ ...range, keys: false, values: true }, (_key, value) => values.push(value))
@@ -801,8 +880,8 @@ function asStoreError(cause: unknown): StoreError {
 }
 
 function counters(state: Counters): Counters {
-  const { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, metaAt } = state
-  return { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, metaAt }
+  const { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, versions, metaAt } = state
+  return { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, versions, metaAt }
 }
 
 /** leveldown stores anything but a Buffer as its string form: wrap (no copy) what Yjs hands us. */
@@ -821,14 +900,17 @@ function emptyState(name: string): DocState {
     updates: 0,
     firstSeq: 0,
     nextSeq: 0,
+    versions: 0,
     batch: null,
     metaAt: Number.NEGATIVE_INFINITY,
   }
 }
 
 function encodeMeta(state: DocState): Buffer {
-  const { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq } = state
-  return Buffer.from(JSON.stringify({ createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq }))
+  const { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, versions } = state
+  return Buffer.from(
+    JSON.stringify({ createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, versions }),
+  )
 }
 
 function parseMeta(name: string, value: Uint8Array): DocState {
@@ -848,11 +930,28 @@ function parseMeta(name: string, value: Uint8Array): DocState {
     'updates',
     'firstSeq',
     'nextSeq',
+    'versions',
   ] as const) {
     const n = (parsed as Record<string, unknown>)[field]
     if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) state[field] = n
   }
   return state
+}
+
+/** A stored version record; fields that do not parse read as absent. */
+function parseVersion(value: Uint8Array): VersionRecord {
+  const parsed = JSON.parse(Buffer.from(value).toString('utf8')) as Partial<
+    Record<keyof VersionRecord, unknown>
+  >
+  const authors = Array.isArray(parsed.authors) ? (parsed.authors as Author[]) : []
+  return {
+    id: Number(parsed.id),
+    at: Number(parsed.at),
+    name: typeof parsed.name === 'string' ? parsed.name : null,
+    authors: authors.map((a) =>
+      typeof a.name === 'string' ? { id: String(a.id), name: a.name } : { id: String(a.id) },
+    ),
+  }
 }
 
 function toMeta({ name, createdAt, updatedAt, bytes, records, updates }: DocState): DocMeta {

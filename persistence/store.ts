@@ -13,6 +13,33 @@ export interface DocMeta {
   readonly updates: number
 }
 
+/** Someone who edited a document between two versions. */
+export interface Author {
+  /** The token's `sub` (or `anonymous` with auth off). */
+  readonly id: string
+  /** The token's `name`, or with auth off the name the editor chose. */
+  readonly name?: string
+}
+
+/** One recorded version of a document: a point in its history that can be shown or restored. */
+export interface VersionRecord {
+  /** 1 for the first version of the document, then 2, 3, … */
+  readonly id: number
+  /** When it was recorded, ms since the epoch. */
+  readonly at: number
+  /** A name given on request; null for a version recorded automatically. */
+  readonly name: string | null
+  /** Who edited the document since the previous version. */
+  readonly authors: readonly Author[]
+}
+
+/** A document's versions, oldest first, with the snapshot of the latest (`Y.encodeSnapshot`). */
+export interface VersionList {
+  readonly versions: readonly VersionRecord[]
+  /** null while the document has no version. */
+  readonly head: Uint8Array | null
+}
+
 export interface LoadedDoc {
   /** Every stored update of the document, in append order; empty for a new document. */
   readonly updates: readonly Uint8Array[]
@@ -37,10 +64,27 @@ export interface DocStore {
    * contain all of them (for example `Y.encodeStateAsUpdate(doc)` of a doc that applied them).
    */
   compact(name: string, state: Uint8Array): Promise<void>
-  /** Removes the document and its metadata. */
+  /** Removes the document, its versions and its metadata. */
   delete(name: string): Promise<void>
+  /**
+   * Stores the next version of `name` (numbered one past its last) with `delta`, the Yjs update
+   * that takes the previous version to this one, and makes `head` (the new version's encoded
+   * snapshot) the document's head, in one atomic write. Resolves with the record stored.
+   */
+  addVersion(
+    name: string,
+    version: Omit<VersionRecord, 'id'>,
+    delta: Uint8Array,
+    head: Uint8Array,
+  ): Promise<VersionRecord>
+  /** Every version of `name`, oldest first, and its head. */
+  versions(name: string): Promise<VersionList>
+  /** The deltas of versions 1 to `id` of `name`, oldest first (fewer when it has fewer). */
+  versionDeltas(name: string, id: number): Promise<Uint8Array[]>
   /** Metadata of every stored document, ordered by name. */
   list(): Promise<DocMeta[]>
+  /** Metadata of one document; null when none is stored under `name`. */
+  info(name: string): Promise<DocMeta | null>
   /** Waits for queued writes, then releases the store. Idempotent. */
   close(): Promise<void>
 }

@@ -23,11 +23,19 @@ export interface Access {
   readonly mode: AccessMode
   /** When the access ends (ms since the epoch); the connection is closed with 4401 then. */
   readonly expiresAt?: number
+  /**
+   * May read, write, list and delete every document through the HTTP API (and the CLI's `--url`
+   * mode). A JWT says so with the claim `admin: true`.
+   */
+  readonly admin?: boolean
 }
 
 /** The facts an authenticator decides on. */
 export interface AuthRequest {
-  /** The decoded room name the client asked for. */
+  /**
+   * The decoded room name the client asked for; `''` for an HTTP API request about no document
+   * in particular (listing documents), which only an `admin` access may make.
+   */
   readonly room: string
   /** The `token` query parameter, or the `Authorization: Bearer` header; null when neither. */
   readonly token: string | null
@@ -86,8 +94,11 @@ export function roomMatches(pattern: string, room: string): boolean {
 
 /** The access a verified payload grants for `room`; throws an AuthError when it grants none. */
 export function accessFromClaims(payload: JWTPayload, room: string): Access {
-  const { sub, name, doc, docs, mode, exp } = payload as JWTPayload & Record<string, unknown>
+  const { sub, name, doc, docs, mode, exp, admin } = payload as JWTPayload & Record<string, unknown>
   if (typeof sub !== 'string' || sub === '') throw AuthError.unauthorized('token has no subject (sub)')
+  const user = typeof name === 'string' ? { id: sub, name } : { id: sub }
+  const expiresAt = typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}
+  if (admin === true) return { user, mode: 'rw', admin: true, ...expiresAt }
   const patterns: unknown[] = typeof doc === 'string' ? [doc] : Array.isArray(docs) ? docs : []
   if (patterns.length === 0 || !patterns.every((p): p is string => typeof p === 'string')) {
     throw AuthError.unauthorized('token names no documents (doc or docs)')
@@ -97,12 +108,8 @@ export function accessFromClaims(payload: JWTPayload, room: string): Access {
   }
   if (!patterns.some((p) => roomMatches(p, room)))
     throw AuthError.forbidden('token does not cover this document')
-  return {
-    user: typeof name === 'string' ? { id: sub, name } : { id: sub },
-    // Least privilege: a token that does not say it may write, may only read.
-    mode: mode === 'rw' ? 'rw' : 'ro',
-    ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
-  }
+  // Least privilege: a token that does not say it may write, may only read.
+  return { user, mode: mode === 'rw' ? 'rw' : 'ro', ...expiresAt }
 }
 
 /** An {@link Authenticate} that accepts exactly the JWTs `config` can verify. */
@@ -158,12 +165,19 @@ export interface TokenClaims {
   readonly mode: AccessMode
   /** Lifetime in seconds. */
   readonly ttlSeconds: number
+  /** Every document, and the server-wide API (list, delete, backup): `docs` and `mode` are then moot. */
+  readonly admin?: boolean
 }
 
 /** Signs an HS256 token for the `--auth-secret` servers (what `npm run token` prints). */
 export function signToken(secret: string, claims: TokenClaims): Promise<string> {
-  const { sub, name, docs, mode, ttlSeconds } = claims
-  const payload = { ...(name ? { name } : {}), ...(docs.length === 1 ? { doc: docs[0] } : { docs }), mode }
+  const { sub, name, docs, mode, ttlSeconds, admin } = claims
+  const payload = {
+    ...(name ? { name } : {}),
+    ...(docs.length === 1 ? { doc: docs[0] } : { docs }),
+    mode,
+    ...(admin ? { admin: true } : {}),
+  }
   return new SignJWT(payload)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(sub)

@@ -17,6 +17,8 @@ export const CloseCode = {
   BadRequest: 4400,
   Unauthorized: 4401,
   Forbidden: 4403,
+  /** The document was deleted (through the HTTP API or the CLI). */
+  Deleted: 4410,
 } as const
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
 
@@ -45,6 +47,15 @@ export type ErrorCode =
   | 'TANDEM_ERR_READ_ONLY'
   | 'TANDEM_ERR_MISSING_DEPENDENCIES'
   | 'TANDEM_ERR_INTERNAL'
+  | 'TANDEM_ERR_NOT_FOUND'
+  | 'TANDEM_ERR_METHOD_NOT_ALLOWED'
+  | 'TANDEM_ERR_BAD_REQUEST'
+  | 'TANDEM_ERR_UNSUPPORTED_MEDIA_TYPE'
+  | 'TANDEM_ERR_BODY_TOO_LARGE'
+  | 'TANDEM_ERR_CONTENT_INVALID'
+  | 'TANDEM_ERR_NOT_SAVED'
+  | 'TANDEM_ERR_DOCUMENT_DELETED'
+  | 'TANDEM_ERR_CONFLICT'
 
 /** Base class of the errors Tandem throws or closes connections with. */
 export class TandemError extends Error {

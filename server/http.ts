@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { type ApiDeps, handleApi } from './api.js'
 import { HttpError } from './errors.js'
 import type { Metrics } from './metrics.js'
 import type { StaticFiles } from './static.js'
@@ -27,6 +28,15 @@ export function parseUpgradeTarget(target: string | undefined, maxRoomNameBytes:
   } catch {
     throw badRoom('room name is not valid percent-encoding')
   }
+  checkRoomName(room, maxRoomNameBytes)
+  return { room, params }
+}
+
+/**
+ * Throws an {@link HttpError} (400) for a document name no room may have: empty, longer than
+ * `maxRoomNameBytes`, with control characters or a `..` segment.
+ */
+export function checkRoomName(room: string, maxRoomNameBytes: number): void {
   if (room.length === 0) throw badRoom('room name is missing')
   if (Buffer.byteLength(room, 'utf8') > maxRoomNameBytes) {
     throw badRoom(`room name is longer than ${maxRoomNameBytes} bytes`)
@@ -34,7 +44,6 @@ export function parseUpgradeTarget(target: string | undefined, maxRoomNameBytes:
   // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(room)) throw badRoom('room name contains control characters')
   if (room.split('/').includes('..')) throw badRoom('room name contains a ".." segment')
-  return { room, params }
 }
 
 const badRoom = (message: string) => new HttpError('TANDEM_ERR_BAD_ROOM_NAME', 400, message)
@@ -69,12 +78,14 @@ export function refuseUpgrade(socket: Duplex, error: HttpError): void {
 export interface RouteDeps {
   readonly metrics: Metrics
   readonly staticFiles: StaticFiles | null
+  /** The document API; null before the server listens and while it shuts down (503). */
+  readonly api: ApiDeps | null
   /** The `/healthz` body; `ok: false` answers 503. */
   health(): { readonly ok: boolean } & Record<string, unknown>
 }
 
 /**
- * Handles Tandem's plain HTTP routes (`/healthz`, `/metrics`, the editor). Returns false for a
+ * Handles Tandem's HTTP routes (`/healthz`, `/metrics`, `/api/…`, the editor). Returns false for a
  * request it has no route for, so an embedding app can answer it.
  */
 export async function handleHttp(
@@ -83,6 +94,11 @@ export async function handleHttp(
   deps: RouteDeps,
 ): Promise<boolean> {
   const pathname = (req.url ?? '/').split('?')[0] ?? '/'
+  if (pathname === '/api' || pathname.startsWith('/api/')) {
+    if (deps.api) await handleApi(req, res, deps.api)
+    else sendJson(res, 503, { error: { code: 'TANDEM_ERR_SHUTTING_DOWN', message: 'server is not serving' } })
+    return true
+  }
   const method = req.method ?? 'GET'
   if (method !== 'GET' && method !== 'HEAD') return false
   if (pathname === '/healthz') {

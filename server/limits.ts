@@ -40,6 +40,43 @@ export interface RateLimits {
   readonly byteBurst: number
 }
 
+/**
+ * A {@link RateLimit} per key (a client address), for requests that hold no connection. A key
+ * idle long enough for its buckets to be full again is forgotten (a new one is the same), so the
+ * map holds only recent clients.
+ */
+export class KeyedRateLimit {
+  private readonly buckets = new Map<string, { readonly limit: RateLimit; usedAtMs: number }>()
+  private readonly refillMs: number
+
+  constructor(private readonly limits: RateLimits) {
+    const { messagesPerSecond, messageBurst, bytesPerSecond, byteBurst } = limits
+    this.refillMs = Math.max(
+      messagesPerSecond > 0 ? (messageBurst / messagesPerSecond) * 1000 : 0,
+      bytesPerSecond > 0 ? (byteBurst / bytesPerSecond) * 1000 : 0,
+    )
+  }
+
+  /** Like {@link RateLimit.take}, for `key`. */
+  take(key: string, size: number, nowMs: number): 'messages' | 'bytes' | null {
+    let entry = this.buckets.get(key)
+    if (!entry) {
+      if (this.buckets.size >= PRUNE_AT_KEYS) this.prune(nowMs)
+      entry = { limit: new RateLimit(this.limits, nowMs), usedAtMs: nowMs }
+      this.buckets.set(key, entry)
+    }
+    entry.usedAtMs = nowMs
+    return entry.limit.take(size, nowMs)
+  }
+
+  private prune(nowMs: number): void {
+    for (const [key, entry] of this.buckets)
+      if (nowMs - entry.usedAtMs >= this.refillMs) this.buckets.delete(key)
+  }
+}
+
+const PRUNE_AT_KEYS = 10_000
+
 /** Counts open connections per key (a client address), refusing past `max` (0: no limit). */
 export class ConnectionCounter {
   private readonly counts = new Map<string, number>()

@@ -94,6 +94,16 @@ export interface ServerOptions {
   readonly maxPendingUpdateBytes?: number
   /** Time to finish the HTTP/TLS handshake and, with auth, to be authenticated. Default 10 000 ms. */
   readonly handshakeTimeoutMs?: number
+  /** HTTP API requests a client address may make per second (bursts of twice that); more get 429. Default 20. */
+  readonly maxApiRequestsPerSecond?: number
+  /** Largest HTTP API request body, in bytes; larger ones get 413. Default 16 MiB. */
+  readonly maxApiBodyBytes?: number
+
+  // Version history.
+  /** A version is recorded once a document had no change for this long; 0: only on request and at unload. Default 30 000 ms. */
+  readonly versionQuietMs?: number
+  /** While editing goes on, a version is recorded at the latest this long after the first change not in one. Default 300 000 ms. */
+  readonly versionIntervalMs?: number
 }
 
 type Nullable = 'httpServer' | 'store' | 'logger' | 'staticDir' | 'allowedOrigins' | 'tls' | 'authenticate'
@@ -142,6 +152,10 @@ export const DEFAULTS = {
   maxRoomNameBytes: 512,
   maxPendingUpdateBytes: 1024 * 1024,
   handshakeTimeoutMs: 10_000,
+  maxApiRequestsPerSecond: 20,
+  maxApiBodyBytes: 16 * 1024 * 1024,
+  versionQuietMs: 30_000,
+  versionIntervalMs: 300_000,
 } as const satisfies ResolvedOptions
 
 const INTEGER_LIMITS = {
@@ -164,6 +178,10 @@ const INTEGER_LIMITS = {
   maxRoomNameBytes: [1, 65_536],
   maxPendingUpdateBytes: [0, 2 ** 40],
   handshakeTimeoutMs: [100, 600_000],
+  maxApiRequestsPerSecond: [0, 1_000_000],
+  maxApiBodyBytes: [64, 2 ** 31 - 1],
+  versionQuietMs: [0, 86_400_000],
+  versionIntervalMs: [100, 86_400_000],
 } as const satisfies Partial<Record<keyof ServerOptions, readonly [number, number]>>
 
 /**

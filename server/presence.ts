@@ -7,6 +7,7 @@ import {
   awarenessEntries,
   encodeAwarenessEntries,
   encodeRemoval,
+  entryState,
   entryText,
   isRemoval,
 } from './protocol.js'
@@ -227,6 +228,19 @@ export class Presence {
       clearInterval(this.sweeper)
       this.sweeper = null
     }
+  }
+
+  /**
+   * The name `connection`'s editor shows (the `user.name` of a state it announced), if any: read
+   * only when a version records who edited, never on the relay path.
+   */
+  nameOf(connection: Connection): string | undefined {
+    for (const client of this.clients.values()) {
+      if (client.owner !== connection || client.entry === null) continue
+      const name = (entryState(client.entry) as { user?: { name?: unknown } } | null)?.user?.name
+      if (typeof name === 'string' && name !== '') return name
+    }
+    return undefined
   }
 
   /** How many client IDs `connection` speaks for (a connection has one or two: no index kept). */

@@ -209,6 +209,18 @@ export function entryText(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
+/** The state an entry (as `entryText`) holds, parsed; undefined when it is not JSON. */
+export function entryState(entry: string): unknown {
+  const decoder = decoding.createDecoder(Buffer.from(entry, 'latin1'))
+  decoding.readVarUint(decoder)
+  decoding.readVarUint(decoder)
+  try {
+    return JSON.parse(utf8.decode(decoding.readVarUint8Array(decoder)))
+  } catch {
+    return undefined
+  }
+}
+
 /** An awareness entry saying `clientId` left, at `clock` (as `entryText`). */
 export function encodeRemoval(clientId: number, clock: number): string {
   return entryText(

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino'
 import * as Y from 'yjs'
-import type { DocStore } from '../persistence/store.js'
+import type { Author, DocStore } from '../persistence/store.js'
 import { Connection, type MessageSink } from './connection.js'
 import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
+import { History } from './history.js'
 import type { Stats } from './metrics.js'
 import { Presence } from './presence.js'
 import {
@@ -34,6 +35,9 @@ export interface RoomOptions {
   readonly keepaliveMs: number
   readonly maxAwarenessBytes: number
   readonly maxPendingUpdateBytes: number
+  /** See HistoryOptions. */
+  readonly versionQuietMs: number
+  readonly versionIntervalMs: number
   readonly events: RoomEvents
 }
 
@@ -81,8 +85,8 @@ export class Room implements MessageSink {
   /** Cursors and names of the people in the room. */
   readonly presence: Presence
   readonly connections = new Set<Connection>()
-  /** Set by the owner while the room is being unloaded. */
-  unloading: Promise<void> | null = null
+  /** Its versions: recorded automatically, on request, and before the room is unloaded. */
+  readonly history: History
   /** Stored records, and the bytes of the ones appended since the document was last compacted. */
   private records: number
   private appendedBytes = 0
@@ -126,6 +130,12 @@ export class Room implements MessageSink {
         for (const update of stored) Y.applyUpdate(this.doc, update)
       })
     }
+    this.history = new History(name, this.doc, {
+      store: options.store,
+      versionQuietMs: options.versionQuietMs,
+      versionIntervalMs: options.versionIntervalMs,
+      authorOf: (connection) => this.authorOf(connection),
+    })
     this.doc.on('afterTransactionCleanup', this.onTransaction)
   }
 
@@ -140,6 +150,7 @@ export class Room implements MessageSink {
   /** Removes a connection and exactly the awareness states it announced. */
   leave(connection: Connection): void {
     if (!this.connections.delete(connection)) return
+    this.history.left(connection)
     this.presence.leave(connection)
   }
 
@@ -192,8 +203,15 @@ export class Room implements MessageSink {
     }
   }
 
-  /** Writes the whole document as one record when that saves space or a write failed. */
-  persist(): Promise<void> {
+  /**
+   * Records a version of what changed since the latest one, then writes the whole document as one
+   * record when that saves space or a write failed.
+   */
+  async persist(): Promise<void> {
+    if (this.history.pending) {
+      await this.history.record().catch((error: unknown) => this.options.events.onPersistError(this, error))
+    }
+    if (this.destroyed) return
     if (this.records > 1 || this.dirty) this.compact()
     return this.settle()
   }
@@ -219,7 +237,16 @@ export class Room implements MessageSink {
     if (this.compactTimer) clearImmediate(this.compactTimer)
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.presence.destroy()
+    this.history.destroy()
     this.doc.destroy()
+  }
+
+  /** Who `connection`'s user is: the token's, or with auth off the name its editor shows. */
+  private authorOf(connection: Connection): Author {
+    const { user } = connection.access
+    if (user.name !== undefined) return { id: user.id, name: user.name }
+    const name = this.presence.nameOf(connection)
+    return name === undefined ? { id: user.id } : { id: user.id, name }
   }
 
   private applyUpdate(connection: Connection, message: UpdateMessage): void {
@@ -266,6 +293,7 @@ export class Room implements MessageSink {
     this.records++
     this.appendedBytes += update.byteLength
     if (from) from.lastWrite = written
+    this.history.changed(from)
     this.sendDurable(frame, update, null, from)
     this.options.events.onChange(this, update, from)
     if (this.shouldCompact() && !this.compactTimer) {

@@ -9,15 +9,27 @@ export interface RoomsEvents {
   onLoadFailed(name: string, error: unknown): void
 }
 
+/** A room being loaded: the connections and tasks waiting for it, and the load itself. */
+interface Loading {
+  readonly waiters: Connection[]
+  /** Tasks waiting to run on it (see `use`). */
+  holds: number
+  /** The loaded room, or null when the load failed (the waiters were closed). */
+  readonly room: Promise<Room | null>
+}
+
 /**
  * Name → room. Concurrent first connections share one load; a room is unloaded once its last
- * connection left and its writes settled, and a connection arriving meanwhile keeps it alive.
+ * connection left, no server-side task holds it and its writes settled, and a connection
+ * arriving meanwhile keeps it alive.
  */
 export class Rooms {
   private readonly rooms = new Map<string, Room>()
-  /** Connections waiting for a room being loaded, by name. */
-  private readonly loading = new Map<string, Connection[]>()
-  private readonly loads = new Set<Promise<void>>()
+  private readonly loading = new Map<string, Loading>()
+  private readonly loads = new Set<Promise<unknown>>()
+  /** Server-side tasks (the HTTP API) running on a room, by room. */
+  private readonly holds = new Map<Room, number>()
+  private readonly unloads = new Map<Room, Promise<void>>()
 
   constructor(
     private readonly options: RoomOptions & {
@@ -34,12 +46,9 @@ export class Rooms {
     return this.rooms.size
   }
 
-  get(name: string): Room | undefined {
+  /** The room `name` when it is in memory. */
+  loaded(name: string): Room | undefined {
     return this.rooms.get(name)
-  }
-
-  values(): IterableIterator<Room> {
-    return this.rooms.values()
   }
 
   /**
@@ -48,10 +57,10 @@ export class Rooms {
    */
   join(connection: Connection): void {
     const name = connection.room
-    const { maxRooms, maxConnectionsPerRoom } = this.options
+    const { maxConnectionsPerRoom } = this.options
     const room = this.rooms.get(name)
     const waiting = this.loading.get(name)
-    const present = room?.connections.size ?? waiting?.length ?? 0
+    const present = room?.connections.size ?? waiting?.waiters.length ?? 0
     if (maxConnectionsPerRoom > 0 && present >= maxConnectionsPerRoom) {
       connection.fail(
         new ConnectionError(
@@ -67,45 +76,64 @@ export class Rooms {
       return
     }
     if (waiting) {
-      waiting.push(connection)
+      waiting.waiters.push(connection)
       return
     }
-    if (maxRooms > 0 && this.rooms.size + this.loading.size >= maxRooms) {
-      connection.fail(
-        new ConnectionError(
-          'TANDEM_ERR_TOO_MANY_ROOMS',
-          CloseCode.TryAgainLater,
-          `${maxRooms} documents are open`,
-        ),
-      )
+    const full = this.fullError()
+    if (full) {
+      connection.fail(full)
       return
     }
-    this.loading.set(name, [connection])
-    const load = this.options.store.load(name).then(
-      (stored) => {
-        const waiters = this.loading.get(name) ?? []
-        this.loading.delete(name)
-        let loaded: Room
-        try {
-          loaded = new Room(name, stored.updates, this.options)
-        } catch (error) {
-          this.failLoad(name, waiters, error)
-          return
-        }
-        this.rooms.set(name, loaded)
-        this.events.onLoaded(loaded)
-        // Synchronously with the insertion: no unload can slip in between.
-        for (const waiter of waiters) if (waiter.isOpen) loaded.join(waiter)
-        if (loaded.connections.size === 0) void this.unload(loaded)
-      },
-      (error: unknown) => {
-        const waiters = this.loading.get(name) ?? []
-        this.loading.delete(name)
-        this.failLoad(name, waiters, error)
-      },
-    )
-    this.loads.add(load)
-    void load.finally(() => this.loads.delete(load))
+    this.load(name, [connection])
+  }
+
+  /**
+   * Runs `task` on the room `name`, loading it first if needed (sharing a load in progress). The
+   * room stays in memory while the task runs; afterwards, one that no connection holds is unloaded
+   * like a room its last connection left. Rejects with a ConnectionError (1013) when the server
+   * has `maxRooms` documents open, or with the load's error.
+   */
+  async use<T>(name: string, task: (room: Room) => T | Promise<T>): Promise<T> {
+    let room = this.rooms.get(name) ?? null
+    if (room) {
+      this.holds.set(room, (this.holds.get(room) ?? 0) + 1)
+    } else {
+      let loading = this.loading.get(name)
+      if (!loading) {
+        const full = this.fullError()
+        if (full) throw full
+        loading = this.load(name, [])
+      }
+      // Counted now: the load hands it to the room in the same turn the room appears.
+      loading.holds++
+      room = await loading.room
+      if (!room) throw new Error(`document ${JSON.stringify(name)} could not be loaded`)
+    }
+    try {
+      return await task(room)
+    } finally {
+      const left = (this.holds.get(room) ?? 1) - 1
+      if (left > 0) this.holds.set(room, left)
+      else this.holds.delete(room)
+      if (this.idle(room)) void this.unload(room)
+    }
+  }
+
+  /**
+   * Drops the document `name` from memory without writing it: its connections are closed with
+   * `error`. The caller deletes it from the store in the same turn, so that no load in between
+   * reads what is being deleted.
+   */
+  async evict(name: string, error: ConnectionError): Promise<void> {
+    const loading = this.loading.get(name)
+    if (loading) await loading.room
+    const room = this.rooms.get(name)
+    if (!room) return
+    this.rooms.delete(name)
+    this.holds.delete(room)
+    for (const connection of [...room.connections]) connection.fail(error)
+    room.destroy()
+    this.events.onUnloaded(name)
   }
 
   /** Removes `connection` from its room; unloads the room when it was the last one. */
@@ -113,23 +141,26 @@ export class Rooms {
     const room = this.rooms.get(connection.room)
     if (!room) return
     room.leave(connection)
-    if (room.connections.size === 0) void this.unload(room)
+    if (this.idle(room)) void this.unload(room)
   }
 
   /**
-   * Persists and drops `room` unless a connection joins meanwhile. Shared by concurrent callers;
-   * a room whose writes keep failing stays in memory (nothing it holds is dropped).
+   * Persists and drops `room` unless a connection joins or a task takes it meanwhile. Shared by
+   * concurrent callers; a room whose writes keep failing stays in memory (nothing it holds is
+   * dropped).
    */
   unload(room: Room): Promise<void> {
-    room.unloading ??= (async () => {
+    let unloading = this.unloads.get(room)
+    if (unloading) return unloading
+    unloading = (async () => {
       await room.persist()
-      room.unloading = null
-      if (room.connections.size > 0 || this.rooms.get(room.name) !== room) return
+      this.unloads.delete(room)
+      if (!this.idle(room) || this.rooms.get(room.name) !== room) return
       if (room.hasUnsavedChanges) {
         this.options.log.error({ room: room.name }, 'room kept in memory: its changes could not be written')
         // The room retries its writes; try to unload again after that.
         setTimeout(() => {
-          if (this.rooms.get(room.name) === room && room.connections.size === 0) void this.unload(room)
+          if (this.rooms.get(room.name) === room && this.idle(room)) void this.unload(room)
         }, this.options.persistRetryMs * 2).unref()
         return
       }
@@ -137,13 +168,61 @@ export class Rooms {
       room.destroy()
       this.events.onUnloaded(room.name)
     })()
-    return room.unloading
+    this.unloads.set(room, unloading)
+    return unloading
   }
 
   /** Waits for loads in progress, then persists and unloads every room without connections. */
   async drain(): Promise<void> {
     while (this.loads.size > 0) await Promise.all(this.loads)
     await Promise.all([...this.rooms.values()].map((room) => this.unload(room)))
+  }
+
+  private idle(room: Room): boolean {
+    return room.connections.size === 0 && !this.holds.has(room)
+  }
+
+  /** The error for one document more than `maxRooms`, or null while there is room. */
+  private fullError(): ConnectionError | null {
+    const { maxRooms } = this.options
+    if (maxRooms === 0 || this.rooms.size + this.loading.size < maxRooms) return null
+    return new ConnectionError(
+      'TANDEM_ERR_TOO_MANY_ROOMS',
+      CloseCode.TryAgainLater,
+      `${maxRooms} documents are open`,
+    )
+  }
+
+  private load(name: string, waiters: Connection[]): Loading {
+    const room = this.options.store.load(name).then(
+      (stored) => {
+        this.loading.delete(name)
+        let loaded: Room
+        try {
+          loaded = new Room(name, stored.updates, this.options)
+        } catch (error) {
+          this.failLoad(name, waiters, error)
+          return null
+        }
+        this.rooms.set(name, loaded)
+        this.events.onLoaded(loaded)
+        // Synchronously with the insertion: no unload can slip in between.
+        if (loading.holds > 0) this.holds.set(loaded, loading.holds)
+        for (const waiter of waiters) if (waiter.isOpen) loaded.join(waiter)
+        if (this.idle(loaded)) void this.unload(loaded)
+        return loaded
+      },
+      (error: unknown) => {
+        this.loading.delete(name)
+        this.failLoad(name, waiters, error)
+        return null
+      },
+    )
+    const loading: Loading = { waiters, holds: 0, room }
+    this.loading.set(name, loading)
+    this.loads.add(room)
+    void room.finally(() => this.loads.delete(room))
+    return loading
   }
 
   private failLoad(name: string, waiters: readonly Connection[], error: unknown): void {

@@ -11,8 +11,10 @@ import { isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { type Logger, pino } from 'pino'
 import { type WebSocket, WebSocketServer } from 'ws'
+import { createNodeDom, type NodeDom } from '../content/dom-node.js'
 import { openLevelStore } from '../persistence/level.js'
 import type { DocStore } from '../persistence/store.js'
+import type { ApiDeps } from './api.js'
 import { AuthError, type Authenticate, jwtAuthenticator, tokenOf } from './auth.js'
 import { Connection, type ConnectionOptions } from './connection.js'
 import { CloseCode, ConnectionError, HttpError, OptionsError } from './errors.js'
@@ -25,7 +27,7 @@ import {
   sendJson,
   type UpgradeTarget,
 } from './http.js'
-import { ConnectionCounter, type RateLimits } from './limits.js'
+import { ConnectionCounter, KeyedRateLimit, type RateLimits } from './limits.js'
 import { createMetrics, type Metrics, Stats } from './metrics.js'
 import { type ResolvedOptions, resolveOptions, type ServerOptions } from './options.js'
 import { Rooms } from './rooms.js'
@@ -69,6 +71,9 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   private sharedConnectionOptions: ConnectionOptions | null = null
   private store: DocStore | null = null
   private rooms: Rooms | null = null
+  private api: ApiDeps | null = null
+  /** The DOM the HTTP API converts HTML with, made at its first use. */
+  private dom: NodeDom | null = null
   private heartbeat: NodeJS.Timeout | null = null
   private starting: Promise<ServerAddress> | null = null
   private closing: Promise<void> | null = null
@@ -154,6 +159,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       metrics: this.metrics,
       staticFiles: this.staticFiles,
       health: () => this.health(),
+      api: this.closing === null ? this.api : null,
     })
   }
 
@@ -186,6 +192,8 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         keepaliveMs: this.options.keepaliveMs,
         maxAwarenessBytes: this.options.maxAwarenessBytes,
         maxPendingUpdateBytes: this.options.maxPendingUpdateBytes,
+        versionQuietMs: this.options.versionQuietMs,
+        versionIntervalMs: this.options.versionIntervalMs,
         maxRooms: this.options.maxRooms,
         maxConnectionsPerRoom: this.options.maxConnectionsPerRoom,
         events: {
@@ -205,6 +213,24 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         },
       },
     )
+    this.api = {
+      rooms: this.rooms,
+      store,
+      authenticate: this.authenticate,
+      rate: new KeyedRateLimit({
+        messagesPerSecond: this.options.maxApiRequestsPerSecond,
+        messageBurst: this.options.maxApiRequestsPerSecond * 2,
+        bytesPerSecond: 0,
+        byteBurst: 0,
+      }),
+      maxBodyBytes: this.options.maxApiBodyBytes,
+      maxRoomNameBytes: this.options.maxRoomNameBytes,
+      dom: () => {
+        this.dom ??= createNodeDom()
+        return this.dom
+      },
+      clientAddress: (req) => clientAddress(req, this.options.trustProxy),
+    }
     this.http.on('upgrade', this.onUpgrade)
     if (this.ownsHttp) {
       this.http.on('request', (req, res) => {
@@ -415,6 +441,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     }
     await this.rooms?.drain()
     await this.store?.close()
+    await this.dom?.close()
     // Peers had the time of the flush to answer the close frame; drop the rest.
     for (const connection of this.connections) connection.socket.terminate()
     this.http.closeIdleConnections?.()

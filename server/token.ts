@@ -17,6 +17,8 @@ Prints a token (JWT, HS256) that opens documents on a Tandem server started with
   --docs <list>    comma-separated rooms or patterns (team/*)  required
   --mode <rw|ro>   read-write or read-only                   default rw
   --ttl <time>     lifetime: 30s, 15m, 1h, 7d                default 1h
+  --admin          every document, and the server-wide HTTP API and CLI --url mode
+                   (list, delete, backup); --docs is then not needed
 
 Use it as /d/<room>?token=<jwt> in the editor, or as the token parameter of any y-websocket client.
 `
@@ -39,6 +41,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv) {
         docs: { type: 'string' },
         mode: { type: 'string' },
         ttl: { type: 'string' },
+        admin: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -53,6 +56,8 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv) {
     .split(',')
     .map((d) => d.trim())
     .filter(Boolean)
+  const admin = values.admin === true
+  if (admin && docs.length === 0) docs.push('*')
   if (docs.length === 0) throw new UsageError("--docs is required: rooms or patterns, e.g. --docs 'team/*'")
   const mode = (values.mode as string | undefined) ?? 'rw'
   if (mode !== 'rw' && mode !== 'ro')
@@ -73,6 +78,7 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv) {
       docs,
       mode,
       ttlSeconds: Number(match[1]) * (UNITS[match[2] as string] ?? 1),
+      admin,
     } as const,
   }
 }

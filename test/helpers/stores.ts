@@ -35,6 +35,10 @@ export function instrument(inner: DocStore): InstrumentedStore {
     },
     delete: (name) => inner.delete(name),
     list: () => inner.list(),
+    info: (name) => inner.info(name),
+    addVersion: (name, version, delta, head) => inner.addVersion(name, version, delta, head),
+    versions: (name) => inner.versions(name),
+    versionDeltas: (name, id) => inner.versionDeltas(name, id),
     close: () => inner.close(),
   }
   return store
