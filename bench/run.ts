@@ -7,8 +7,9 @@
  *   npm run bench -- --scenario fanout --rooms 20 --clients 10 --duration 20 --repeat 3
  *   npm run bench -- --scenario fanout --scenario largeroom --with hocuspocus
  *
- * Flags: --scenario (fanout, connections, coldload, largeroom, persist, crash; repeatable),
- * --rooms/--clients (fanout), --connections/--connection-rooms, --edits (coldload), --large 300,500
+ * Flags: --scenario (fanout, connections, coldload, largeroom, persist, crash, history;
+ * repeatable), --rooms/--clients (fanout), --connections/--connection-rooms, --edits (coldload,
+ * history), --versions (history), --large 300,500
  * and --writers (largeroom), --duration (s, measured), --warmup (s of typing before the measured
  * window, fanout and largeroom), --repeat (alternating runs per target), --with hocuspocus (also
  * measure that peer in fanout and largeroom, reported as Tandem ÷ peer), --out (JSON).
@@ -16,6 +17,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
+import { history } from './history.js'
 import {
   coldLoad,
   connections,
@@ -29,7 +31,7 @@ import {
   type ScenarioResult,
 } from './scenarios.js'
 
-const SCENARIOS = ['fanout', 'connections', 'coldload', 'largeroom', 'persist', 'crash'] as const
+const SCENARIOS = ['fanout', 'connections', 'coldload', 'largeroom', 'persist', 'crash', 'history'] as const
 const PEERS: readonly Peer[] = ['hocuspocus']
 type Scenario = (typeof SCENARIOS)[number]
 
@@ -44,6 +46,7 @@ const { values } = parseArgs({
     connections: { type: 'string' },
     'connection-rooms': { type: 'string' },
     edits: { type: 'string' },
+    versions: { type: 'string' },
     large: { type: 'string' },
     writers: { type: 'string' },
     repeat: { type: 'string' },
@@ -116,6 +119,13 @@ async function runScenario(name: Scenario): Promise<ScenarioResult[]> {
       return [await persistence(quick ? 3000 : 10_000)]
     case 'crash':
       return [await crash(quick ? 2 : 5, quick ? 1000 : 3000)]
+    case 'history':
+      return [
+        await history(
+          number('edits', values.edits, quick ? 5000 : 50_000),
+          number('versions', values.versions, quick ? 20 : 200),
+        ),
+      ]
   }
 }
 
