@@ -22,6 +22,7 @@ import {
   type DocMeta,
   type DocStore,
   type LoadedDoc,
+  type StoredRecord,
   StoreError,
   type VersionList,
   type VersionRecord,
@@ -401,6 +402,31 @@ class LevelStore implements DocStore {
       if (state.records > 0) metas.push(toMeta(state))
     })
     return metas
+  }
+
+  async *records(): AsyncGenerator<StoredRecord> {
+    this.assertOpen()
+    this.writeStaleMeta()
+    await this.settled()
+    // One iterator reads one LevelDB snapshot, taken when it is created.
+    const it = this.db.iterator({ keys: true, values: true, keyAsBuffer: true, valueAsBuffer: true })
+    const journal = journalKey()
+    try {
+      for (;;) {
+        const entry = await new Promise<[Buffer, Buffer] | null>((resolve, reject) =>
+          it.next((err, key, value) => {
+            if (err)
+              reject(new StoreError('TANDEM_ERR_STORE_READ', `read failed: ${err.message}`, { cause: err }))
+            else resolve(key === undefined ? null : [key, value ?? Buffer.alloc(0)])
+          }),
+        )
+        if (!entry) return
+        // The journal's mark belongs to this directory's journal, not to a copy.
+        if (!entry[0].equals(journal)) yield { key: entry[0], value: entry[1] }
+      }
+    } finally {
+      await new Promise<void>((resolve) => it.end(() => resolve()))
+    }
   }
 
   async info(name: string): Promise<DocMeta | null> {

@@ -40,6 +40,12 @@ export interface VersionList {
   readonly head: Uint8Array | null
 }
 
+/** One raw record of a store (a backup copies them as they are). */
+export interface StoredRecord {
+  readonly key: Uint8Array
+  readonly value: Uint8Array
+}
+
 export interface LoadedDoc {
   /** Every stored update of the document, in append order; empty for a new document. */
   readonly updates: readonly Uint8Array[]
@@ -81,6 +87,12 @@ export interface DocStore {
   versions(name: string): Promise<VersionList>
   /** The deltas of versions 1 to `id` of `name`, oldest first (fewer when it has fewer). */
   versionDeltas(name: string, id: number): Promise<Uint8Array[]>
+  /**
+   * Every record of every document (updates, versions, metadata) at one point in time, taken
+   * once the writes made before the call are stored: each document as the server held it then,
+   * nothing half-written. Writes go on meanwhile. For backups (`persistence/backup.ts`).
+   */
+  records(): AsyncIterable<StoredRecord>
   /** Metadata of every stored document, ordered by name. */
   list(): Promise<DocMeta[]>
   /** Metadata of one document; null when none is stored under `name`. */

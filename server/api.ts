@@ -10,10 +10,13 @@
  *   POST   /api/docs/<name>/versions                 records a version now, `{ "name": … }`
  *   GET    /api/docs/<name>/versions/<id>            a version's content, in any format
  *   POST   /api/docs/<name>/versions/<id>/restore    makes the document equal to it (a new version)
+ *   GET    /api/backup               every record of the store at one point in time (admin)
  *
  * `<name>` is one percent-encoded path segment (`team%2Fnotes`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import type { Node } from 'prosemirror-model'
 import * as Y from 'yjs'
 import {
@@ -27,6 +30,7 @@ import {
   serializeContent,
   writeDoc,
 } from '../content/convert.js'
+import { BACKUP_TYPE, encodeRecords } from '../persistence/backup.js'
 import type { Author, DocMeta, DocStore, VersionRecord } from '../persistence/store.js'
 import { type Access, AuthError, type Authenticate, tokenOf } from './auth.js'
 import { CloseCode, ConnectionError, type ErrorCode, HttpError } from './errors.js'
@@ -82,6 +86,11 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
     throw new HttpError('TANDEM_ERR_RATE_LIMIT', 429, 'too many API requests: slow down')
   }
   const segments = url.pathname.split('/').slice(1)
+  if (segments[0] === 'api' && segments[1] === 'backup' && segments.length === 2) {
+    allow(method, ['GET'])
+    await authorize(req, url, deps, '', 'admin')
+    return backup(res, deps)
+  }
   if (segments[0] !== 'api' || segments[1] !== 'docs') throw notFound(`no API route ${url.pathname}`)
   if (segments.length === 2 || (segments.length === 3 && segments[2] === '')) {
     allow(method, ['GET', 'HEAD'])
@@ -226,6 +235,21 @@ function authorOfAccess(access: Access): Author {
 
 async function exists(name: string, deps: ApiDeps): Promise<boolean> {
   return deps.rooms.loaded(name) !== undefined || (await deps.store.info(name)) !== null
+}
+
+/**
+ * Streams every record of the store, framed (see persistence/backup.ts), from one consistent point
+ * in time while the server goes on; `tandem backup --url` writes them into a new data directory.
+ */
+async function backup(res: ServerResponse, deps: ApiDeps): Promise<void> {
+  const records = deps.store.records()[Symbol.asyncIterator]()
+  // The first record is read before the answer starts: a store that cannot be read is a 5xx.
+  const first = await records.next()
+  res.writeHead(200, { 'content-type': BACKUP_TYPE, 'cache-control': 'no-store' })
+  const all = (async function* () {
+    for (let next = first; !next.done; next = await records.next()) yield next.value
+  })()
+  await pipeline(Readable.from(encodeRecords(all)), res)
 }
 
 async function list(res: ServerResponse, url: URL, deps: ApiDeps): Promise<void> {

@@ -39,6 +39,7 @@ export function instrument(inner: DocStore): InstrumentedStore {
     addVersion: (name, version, delta, head) => inner.addVersion(name, version, delta, head),
     versions: (name) => inner.versions(name),
     versionDeltas: (name, id) => inner.versionDeltas(name, id),
+    records: () => inner.records(),
     close: () => inner.close(),
   }
   return store
