@@ -17,9 +17,6 @@ const KIND_HEAD = 0x68 // 'h': the snapshot of a document's latest version
 const TERMINATOR = [0x00, 0x01] as const
 const SEQ_BYTES = 8
 
-/** The largest sequence number a key can hold exactly. */
-export const MAX_SEQ = Number.MAX_SAFE_INTEGER
-
 function escapeName(name: string): number[] {
   const out: number[] = []
   for (const byte of Buffer.from(name, 'utf8')) {
@@ -43,7 +40,7 @@ export function metaKey(name: string): Buffer {
   return Buffer.from(prefix(KIND_META, name))
 }
 
-/** Key of update record `seq` (0 ≤ seq ≤ MAX_SEQ) of document `name`. */
+/** Key of update record `seq` (a safe integer ≥ 0) of document `name`. */
 export function updateKey(name: string, seq: number): Buffer {
   return updateKeyAt(updateKeyPrefix(name), seq)
 }
