@@ -18,7 +18,17 @@ import {
   versionRange,
 } from './keys.js'
 import {
-  type Author,
+  type Counters,
+  counters,
+  emptyCounters,
+  encodeMeta,
+  encodeVersion,
+  parseMeta,
+  parseVersion,
+  toMeta,
+} from './meta.js'
+import { Deferred, Pace } from './pace.js'
+import {
   type DocMeta,
   type DocStore,
   type LoadedDoc,
@@ -85,35 +95,6 @@ interface DocState extends Counters {
   readonly keyPrefix: Buffer
   /** The LevelDB batch that will hold this document's latest journaled write, until written. */
   batch: LevelBatch | null
-}
-
-interface Counters {
-  createdAt: number
-  updatedAt: number
-  bytes: number
-  records: number
-  updates: number
-  firstSeq: number
-  nextSeq: number
-  /** Its versions: the number of the latest (0 for none). */
-  versions: number
-  /** When its metadata record was last written (performance.now()). */
-  metaAt: number
-}
-
-/** A promise with its settlers; marked handled, so a failure nobody waits for crashes nothing. */
-class Deferred {
-  readonly promise: Promise<void>
-  resolve!: () => void
-  reject!: (error: StoreError) => void
-
-  constructor() {
-    this.promise = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve
-      this.reject = reject
-    })
-    this.promise.catch(noop)
-  }
 }
 
 /** The writes of one journal group: what arrived in one turn of the event loop (or one window). */
@@ -286,7 +267,7 @@ class LevelStore implements DocStore {
   async load(name: string): Promise<LoadedDoc> {
     const state = await this.readable(name)
     const updates = await this.readValues(updateRange(name))
-    return { updates, meta: state.records === 0 && state.updates === 0 ? null : toMeta(state) }
+    return { updates, meta: state.records === 0 && state.updates === 0 ? null : toMeta(state.name, state) }
   }
 
   async versions(name: string): Promise<VersionList> {
@@ -314,7 +295,7 @@ class LevelStore implements DocStore {
     const written = this.withState(name, (state, group) => {
       record = { id: ++state.versions, at: version.at, name: version.name, authors: version.authors }
       group.metas.add(state)
-      group.ops.push({ key: versionKey(name, record.id), value: Buffer.from(JSON.stringify(record)) })
+      group.ops.push({ key: versionKey(name, record.id), value: encodeVersion(record) })
       group.ops.push({ key: deltaKey(name, record.id), value: asBuffer(delta) })
       group.ops.push({ key: headKey(name), value: asBuffer(head) })
       group.bytes += delta.byteLength + head.byteLength
@@ -398,8 +379,8 @@ class LevelStore implements DocStore {
     await this.settled()
     const metas: DocMeta[] = []
     await this.iterate({ ...metaRange(), keys: true, values: true }, (key, value) => {
-      const state = parseMeta(nameOfMetaKey(key), value)
-      if (state.records > 0) metas.push(toMeta(state))
+      const state = docState(nameOfMetaKey(key), parseMeta(value))
+      if (state.records > 0) metas.push(toMeta(state.name, state))
     })
     return metas
   }
@@ -432,7 +413,7 @@ class LevelStore implements DocStore {
   async info(name: string): Promise<DocMeta | null> {
     this.assertOpen()
     const state = await this.state(name)
-    return state.records > 0 ? toMeta(state) : null
+    return state.records > 0 ? toMeta(state.name, state) : null
   }
 
   close(): Promise<void> {
@@ -584,7 +565,7 @@ class LevelStore implements DocStore {
 
   private async readState(name: string): Promise<DocState> {
     const value = await this.get(metaKey(name), name)
-    const state = value ? parseMeta(name, value) : emptyState(name)
+    const state = value ? docState(name, parseMeta(value)) : docState(name, emptyCounters())
     // The keys, not the metadata, say which sequence numbers are taken.
     const range = updateRange(name)
     let first: number | null = null
@@ -846,47 +827,6 @@ class LevelStore implements DocStore {
   }
 }
 
-/**
- * Runs a job at most once per window: at the end of this turn of the event loop if the window
- * since its last run (which the job records) has passed or it is asked to hurry, else once it
- * passes. Whatever arrives meanwhile waits for that run.
- */
-class Pace {
-  /** When the job last ran (performance.now()). */
-  lastRun = Number.NEGATIVE_INFINITY
-  private timer: NodeJS.Timeout | null = null
-  private soon = false
-
-  constructor(
-    private readonly windowMs: number,
-    private readonly job: () => void,
-  ) {}
-
-  schedule(hurry: boolean): void {
-    if (this.soon) return
-    const wait = hurry ? 0 : this.lastRun + this.windowMs - performance.now()
-    if (wait > 0) {
-      this.timer ??= setTimeout(this.run, wait)
-      return
-    }
-    this.cancel()
-    this.soon = true
-    setImmediate(this.run)
-  }
-
-  /** Drops a pending timer (the job ran some other way). */
-  cancel(): void {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = null
-  }
-
-  private readonly run = (): void => {
-    this.cancel()
-    this.soon = false
-    this.job()
-  }
-}
-
 /** Deletes every record stored or queued for `doc`, and has its metadata rewritten. */
 function dropRecords(doc: DocState, group: Group): void {
   group.metas.add(doc)
@@ -905,81 +845,11 @@ function asStoreError(cause: unknown): StoreError {
     : new StoreError('TANDEM_ERR_STORE_WRITE', `journal write failed: ${String(cause)}`, { cause })
 }
 
-function counters(state: Counters): Counters {
-  const { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, versions, metaAt } = state
-  return { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, versions, metaAt }
-}
-
 /** leveldown stores anything but a Buffer as its string form: wrap (no copy) what Yjs hands us. */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-function emptyState(name: string): DocState {
-  return {
-    name,
-    keyPrefix: updateKeyPrefix(name),
-    createdAt: 0,
-    updatedAt: 0,
-    bytes: 0,
-    records: 0,
-    updates: 0,
-    firstSeq: 0,
-    nextSeq: 0,
-    versions: 0,
-    batch: null,
-    metaAt: Number.NEGATIVE_INFINITY,
-  }
-}
-
-function encodeMeta(state: DocState): Buffer {
-  const { createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, versions } = state
-  return Buffer.from(
-    JSON.stringify({ createdAt, updatedAt, bytes, records, updates, firstSeq, nextSeq, versions }),
-  )
-}
-
-function parseMeta(name: string, value: Uint8Array): DocState {
-  const state = emptyState(name)
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(value).toString('utf8'))
-  } catch {
-    return state
-  }
-  if (typeof parsed !== 'object' || parsed === null) return state
-  for (const field of [
-    'createdAt',
-    'updatedAt',
-    'bytes',
-    'records',
-    'updates',
-    'firstSeq',
-    'nextSeq',
-    'versions',
-  ] as const) {
-    const n = (parsed as Record<string, unknown>)[field]
-    if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) state[field] = n
-  }
-  return state
-}
-
-/** A stored version record; fields that do not parse read as absent. */
-function parseVersion(value: Uint8Array): VersionRecord {
-  const parsed = JSON.parse(Buffer.from(value).toString('utf8')) as Partial<
-    Record<keyof VersionRecord, unknown>
-  >
-  const authors = Array.isArray(parsed.authors) ? (parsed.authors as Author[]) : []
-  return {
-    id: Number(parsed.id),
-    at: Number(parsed.at),
-    name: typeof parsed.name === 'string' ? parsed.name : null,
-    authors: authors.map((a) =>
-      typeof a.name === 'string' ? { id: String(a.id), name: a.name } : { id: String(a.id) },
-    ),
-  }
-}
-
-function toMeta({ name, createdAt, updatedAt, bytes, records, updates }: DocState): DocMeta {
-  return { name, createdAt, updatedAt, bytes, records, updates }
+function docState(name: string, counters: Counters): DocState {
+  return { name, keyPrefix: updateKeyPrefix(name), batch: null, ...counters }
 }
