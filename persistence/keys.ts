@@ -118,6 +118,11 @@ export function seqOfUpdateKey(key: Uint8Array): number {
   return view.readUInt32BE(at) * 2 ** 32 + view.readUInt32BE(at + 4)
 }
 
+/** Whether `key` is a document's metadata record (one per stored document). */
+export function isMetaKey(key: Uint8Array): boolean {
+  return key[0] === KEY_VERSION && key[1] === KIND_META
+}
+
 /** The document name of a metadata key made by `metaKey`; throws on a key of another shape. */
 export function nameOfMetaKey(key: Uint8Array): string {
   if (key[0] !== KEY_VERSION || key[1] !== KIND_META) throw new Error('not a metadata key')

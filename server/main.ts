@@ -1,21 +1,25 @@
 #!/usr/bin/env node
 /**
- * The `tandem` command: flags and environment → options, start, signals → close(). The only file
- * that reads process.env or calls process.exit.
+ * The `tandem` command: the server (`tandem`, `tandem serve`: flags and environment → options,
+ * start, signals → close()) and the admin commands (`server/cli/`). The only file that reads
+ * process.env or calls process.exit.
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { StoreError } from '../persistence/store.js'
+import { ADMIN_COMMANDS, type AdminArgs, parseAdminArgs } from './cli/args.js'
+import { CommandError, UsageError } from './cli/errors.js'
+import { ADMIN_USAGE } from './cli/usage.js'
 import { OptionsError } from './errors.js'
 import { LOG_LEVELS, type LogLevel, type ServerOptions } from './options.js'
-import { createServer } from './server.js'
 
-const USAGE = `Usage: tandem [options]
+const USAGE = `Usage: tandem [options]              the server (also: tandem serve [options])
+       tandem <command> [options]    an admin command (below)
 
 Serves the Tandem editor and its y-websocket sync server on one HTTP port.
 
-Options (flags win over environment variables):
+Server options (flags win over environment variables):
   --port <n>             TCP port, 0 for any free one            env PORT       default 1234
   --host <addr>          address to bind                         env HOST       default 127.0.0.1
   --data-dir <path>      LevelDB data directory                  env DATA_DIR   default ./data
@@ -44,21 +48,27 @@ Security (see SECURITY.md):
   --max-messages-per-second <n>   per connection, 1008 past it     default 300
   --max-bytes-per-second <n>      per connection, 1008 past it     default 1048576
   --max-buffered-bytes <n>        send buffer, 1013 past it        default 16777216
+  --max-api-requests-per-second <n>  HTTP API, per address, 429 past it  default 20
+  --max-api-body-bytes <n>        HTTP API request body, 413 past it default 16777216
+
+Version history:
+  --version-quiet-ms <n>  record a version once a document had no change this long
+                          (0: only on request and when it unloads)  default 30000
+  --version-interval-ms <n>  …and at the latest this long after its first change not
+                          in a version while editing goes on      default 300000
   -h, --help             show this help
 
 Signals: SIGINT/SIGTERM close every socket with 1001 after flushing all writes; SIGUSR2 does the
 same with 1012 (restart); SIGHUP reads --tls-cert/--tls-key again for new connections.
 Exit status: 0 after a clean shutdown, 2 for bad options, 1 otherwise.
-`
+
+${ADMIN_USAGE}`
 
 /**
  * The editor built into this package (dist/editor beside dist/server), wherever the process was
  * started from: a systemd unit, `npx tandem` in another folder and a global install all find it.
  */
 const BUILT_EDITOR = fileURLToPath(new URL('../editor/', import.meta.url))
-
-/** Thrown for a bad command line; the message names the flag. */
-class UsageError extends Error {}
 
 function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOptions | 'help' {
   let parsed: ReturnType<typeof parse>
@@ -88,6 +98,10 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
         'max-messages-per-second': { type: 'string' },
         'max-bytes-per-second': { type: 'string' },
         'max-buffered-bytes': { type: 'string' },
+        'max-api-requests-per-second': { type: 'string' },
+        'max-api-body-bytes': { type: 'string' },
+        'version-quiet-ms': { type: 'string' },
+        'version-interval-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -163,6 +177,10 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
     maxMessagesPerSecond: integer('max-messages-per-second', values['max-messages-per-second']),
     maxBytesPerSecond: integer('max-bytes-per-second', values['max-bytes-per-second']),
     maxBufferedBytes: integer('max-buffered-bytes', values['max-buffered-bytes']),
+    maxApiRequestsPerSecond: integer('max-api-requests-per-second', values['max-api-requests-per-second']),
+    maxApiBodyBytes: integer('max-api-body-bytes', values['max-api-body-bytes']),
+    versionQuietMs: integer('version-quiet-ms', values['version-quiet-ms']),
+    versionIntervalMs: integer('version-interval-ms', values['version-interval-ms']),
   }
 }
 
@@ -171,19 +189,70 @@ function flagOf(option: string): string {
   return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
 }
 
+/** Prints a bad command line's message and exits with status 2. */
+function usageFailure(error: UsageError): never {
+  process.stderr.write(`tandem: ${error.message}\nRun 'tandem --help' for usage.\n`)
+  process.exit(2)
+}
+
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2)
+  const [first] = argv
+  if (first !== undefined && ADMIN_COMMANDS.includes(first)) return admin(argv)
+  if (first === 'help') {
+    process.stdout.write(USAGE)
+    return
+  }
+  if (first !== undefined && first !== 'serve' && !first.startsWith('-')) {
+    usageFailure(new UsageError(`unknown command "${first}": serve, ${ADMIN_COMMANDS.join(', ')}`))
+  }
+  return serve(first === 'serve' ? argv.slice(1) : argv)
+}
+
+/** An admin command: exit status 0 when done, 1 when it failed, 2 for bad usage. */
+async function admin(argv: readonly string[]): Promise<void> {
+  let args: AdminArgs | 'help'
+  try {
+    args = parseAdminArgs(argv, process.env)
+  } catch (error) {
+    if (error instanceof UsageError) usageFailure(error)
+    throw error
+  }
+  if (args === 'help') {
+    process.stdout.write(ADMIN_USAGE)
+    return
+  }
+  // Output piped into a reader that stopped (`| head`): nothing more to say.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0)
+    throw error
+  })
+  const { runAdmin } = await import('./cli/run.js')
+  try {
+    await runAdmin(args, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin })
+  } catch (error) {
+    if (error instanceof UsageError) usageFailure(error)
+    if (!(error instanceof CommandError)) throw error
+    process.stderr.write(`tandem: ${error.message}\n`)
+    // Not exit(): whatever is still buffered for stdout gets written.
+    process.exitCode = 1
+  }
+}
+
+/** The server, until a signal closes it. */
+async function serve(argv: readonly string[]): Promise<void> {
   let options: ServerOptions | 'help'
   try {
-    options = parseFlags(process.argv.slice(2), process.env)
+    options = parseFlags(argv, process.env)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    process.stderr.write(`tandem: ${error.message}\nRun 'tandem --help' for usage.\n`)
-    process.exit(2)
+    usageFailure(error)
   }
   if (options === 'help') {
     process.stdout.write(USAGE)
     return
   }
+  const { createServer } = await import('./server.js')
   let server: ReturnType<typeof createServer>
   try {
     server = createServer(options)
@@ -232,7 +301,7 @@ async function main(): Promise<void> {
   // A renewed certificate: read the files again and serve new connections with them.
   process.on('SIGHUP', () => {
     try {
-      const fresh = parseFlags(process.argv.slice(2), process.env)
+      const fresh = parseFlags(argv, process.env)
       if (fresh === 'help' || !fresh.tls)
         throw new UsageError('SIGHUP reloads --tls-cert/--tls-key, and TLS is off')
       server.reloadTls(fresh.tls)
