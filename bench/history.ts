@@ -4,27 +4,17 @@
  * edits; then bytes on disk with and without the versions, and the time to open the document,
  * to list its versions and to build its first and its latest version after a restart.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as Y from 'yjs'
 import { openLevelStore } from '../persistence/level.js'
 import { History } from '../server/history.js'
 import { versionState } from '../server/versions.js'
-import type { ScenarioResult } from './scenarios.js'
+import { directorySize, type ScenarioResult } from './scenarios.js'
 import { round } from './stats.js'
 
 const KB = 1024
-
-function directorySize(dir: string): number {
-  let total = 0
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry)
-    const stat = statSync(path)
-    total += stat.isDirectory() ? directorySize(path) : stat.size
-  }
-  return total
-}
 
 /** Milliseconds `work` takes (the median of `runs`) and its last result. */
 async function timed<T>(runs: number, work: () => Promise<T>): Promise<{ ms: number; result: T }> {

@@ -238,7 +238,8 @@ export async function largeRoom(clients: number, writers: number, run: LoadRun):
   }
 }
 
-function directorySize(dir: string): number {
+/** Bytes of every file under `dir`. */
+export function directorySize(dir: string): number {
   let total = 0
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry)

@@ -6,9 +6,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { StoreError } from '../persistence/store.js'
-import { ADMIN_COMMANDS, type AdminArgs, parseAdminArgs } from './cli/args.js'
+import { ADMIN_COMMANDS, type AdminArgs, parseAdminArgs, parseCommandLine } from './cli/args.js'
 import { CommandError, UsageError } from './cli/errors.js'
 import { ADMIN_USAGE } from './cli/usage.js'
 import { OptionsError } from './errors.js'
@@ -71,46 +70,38 @@ ${ADMIN_USAGE}`
 const BUILT_EDITOR = fileURLToPath(new URL('../editor/', import.meta.url))
 
 function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOptions | 'help' {
-  let parsed: ReturnType<typeof parse>
-  function parse() {
-    return parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'data-dir': { type: 'string' },
-        fsync: { type: 'boolean' },
-        'static-dir': { type: 'string' },
-        'log-level': { type: 'string' },
-        'max-message-bytes': { type: 'string' },
-        'auth-secret': { type: 'string' },
-        'auth-public-key': { type: 'string' },
-        'auth-jwks': { type: 'string' },
-        'allowed-origins': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'trust-proxy': { type: 'boolean' },
-        'max-connections-per-ip': { type: 'string' },
-        'max-connections-per-room': { type: 'string' },
-        'max-rooms': { type: 'string' },
-        'max-messages-per-second': { type: 'string' },
-        'max-bytes-per-second': { type: 'string' },
-        'max-buffered-bytes': { type: 'string' },
-        'max-api-requests-per-second': { type: 'string' },
-        'max-api-body-bytes': { type: 'string' },
-        'version-quiet-ms': { type: 'string' },
-        'version-interval-ms': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
-  }
-  try {
-    parsed = parse()
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
-  }
+  const parsed = parseCommandLine({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      fsync: { type: 'boolean' },
+      'static-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      'auth-secret': { type: 'string' },
+      'auth-public-key': { type: 'string' },
+      'auth-jwks': { type: 'string' },
+      'allowed-origins': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'trust-proxy': { type: 'boolean' },
+      'max-connections-per-ip': { type: 'string' },
+      'max-connections-per-room': { type: 'string' },
+      'max-rooms': { type: 'string' },
+      'max-messages-per-second': { type: 'string' },
+      'max-bytes-per-second': { type: 'string' },
+      'max-buffered-bytes': { type: 'string' },
+      'max-api-requests-per-second': { type: 'string' },
+      'max-api-body-bytes': { type: 'string' },
+      'version-quiet-ms': { type: 'string' },
+      'version-interval-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
   const { values } = parsed
   if (values.help) return 'help'
   const integer = (flag: string, raw: string | undefined): number | undefined => {

@@ -3,7 +3,7 @@
  * value or a {@link UsageError} out), so it is tested without a process.
  */
 import { extname, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { type ParseArgsConfig, parseArgs } from 'node:util'
 import type { Format } from '../../content/convert.js'
 import { UsageError } from './errors.js'
 
@@ -95,6 +95,15 @@ const EXTENSIONS: Readonly<Record<string, Format>> = {
 /** Largest `stats --top`. */
 const MAX_TOP = 1000
 
+/** Node's parseArgs, its errors turned into UsageErrors (without its hint about `--`). */
+export function parseCommandLine<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config)
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
+  }
+}
+
 /**
  * Parses `argv` (the words after `tandem`, the command first) with `env` for the variables that
  * stand in for flags (`DATA_DIR`, `TANDEM_URL`, `TANDEM_TOKEN`). Returns 'help' for `-h`/`--help`.
@@ -102,29 +111,21 @@ const MAX_TOP = 1000
  * @throws UsageError naming the flag or argument that is wrong.
  */
 export function parseAdminArgs(argv: readonly string[], env: Env): AdminArgs | 'help' {
-  let parsed: ReturnType<typeof parse>
-  function parse() {
-    return parseArgs({
-      args: argv.slice(1),
-      strict: true,
-      allowPositionals: true,
-      options: {
-        'data-dir': { type: 'string' },
-        url: { type: 'string' },
-        token: { type: 'string' },
-        json: { type: 'boolean' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        top: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
-  }
-  try {
-    parsed = parse()
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
-  }
+  const parsed = parseCommandLine({
+    args: argv.slice(1),
+    strict: true,
+    allowPositionals: true,
+    options: {
+      'data-dir': { type: 'string' },
+      url: { type: 'string' },
+      token: { type: 'string' },
+      json: { type: 'boolean' },
+      format: { type: 'string' },
+      out: { type: 'string' },
+      top: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
   const { values } = parsed
   if (values.help) return 'help'
   const positionals = [...parsed.positionals]
