@@ -2,7 +2,9 @@ import type { EditorView } from 'prosemirror-view'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
+import { toHttpUrl } from './api.js'
 import { createEditorView } from './editor.js'
+import { HistoryPanel } from './history.js'
 import { type Identity, loadIdentity, normalizeIdentity, saveIdentity } from './identity.js'
 import { PresenceList } from './presence.js'
 import { SaveTracker, type Status } from './status.js'
@@ -14,7 +16,10 @@ export interface MountOptions {
   readonly serverUrl: string
   /** The document's name, any string (it is percent-encoded into the URL). */
   readonly room: string
-  /** A JWT for servers with auth on; sent as the `token` query parameter. */
+  /**
+   * A JWT for servers with auth on; sent as the `token` query parameter, and to the document API
+   * (version history) as `Authorization: Bearer`.
+   */
   readonly token?: string
   /** Name and colour shown to others. Default: the one remembered in this browser (or a new one). */
   readonly user?: Identity
@@ -39,6 +44,21 @@ export interface MountedEditor {
   setUser(identity: Identity): void
   /** Removes the editor and everything it started: DOM, listeners, timers, sockets, IndexedDB handle. */
   destroy(): void
+}
+
+/** How long saving a version waits for this page's edits to reach the server's disk, in ms. */
+const VERSION_SAVE_WAIT_MS = 5_000
+
+/** The bottom bar's History button, for people without a toolbar. */
+function historyButton(toggle: () => void): HTMLButtonElement {
+  const el = document.createElement('button')
+  el.type = 'button'
+  el.className = 'tandem-history-toggle'
+  el.textContent = 'History'
+  el.title = 'Version history'
+  el.setAttribute('aria-pressed', 'false')
+  el.addEventListener('click', toggle)
+  return el
 }
 
 /**
@@ -70,7 +90,9 @@ export function toWebSocketUrl(serverUrl: string): string {
 /**
  * Mounts a collaborative editor for `room` into `element`: toolbar, document, and a bar with the
  * connection status and the people present. It connects at once; edits are saved by the server (and
- * kept in this browser while offline unless `offline: false`).
+ * kept in this browser while offline unless `offline: false`). Its History button shows the
+ * document's versions through the server's HTTP API at `serverUrl` (a page on another origin needs
+ * the server to allow it, CORS).
  *
  * @throws TypeError for a bad `serverUrl` or an empty `room`.
  */
@@ -97,7 +119,30 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
   const releaseStyles = useStyles()
   const root = document.createElement('div')
   root.className = 'tandem-editor'
-  const toolbar = new Toolbar(() => view, { doc, name: options.room })
+  const history = new HistoryPanel({
+    doc: {
+      baseUrl: toHttpUrl(options.serverUrl),
+      room: options.room,
+      ...(options.token ? { token: options.token } : {}),
+    },
+    canWrite: !readOnly,
+    whenSaved: () => whenSaved(VERSION_SAVE_WAIT_MS),
+    onChange: () => {
+      // A version is shown in place of the document, which cannot be edited meanwhile.
+      const left = page.hidden && !history.viewing
+      page.hidden = history.viewing
+      view.setProps({ editable })
+      toolbar.update(view)
+      historyToggle?.setAttribute('aria-pressed', String(history.isOpen))
+      // Back from a version: to the text, rather than to a button that is gone.
+      if (left) view.focus()
+    },
+  })
+  const toolbar = new Toolbar(() => view, { doc, name: options.room }, history)
+  // Read-only people have no toolbar: their way to the history is in the bottom bar.
+  const historyToggle = readOnly ? historyButton(() => history.toggle()) : null
+  const main = document.createElement('div')
+  main.className = 'tandem-main'
   const page = document.createElement('div')
   page.className = 'tandem-page'
   const bar = document.createElement('div')
@@ -107,7 +152,8 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
   statusLine.setAttribute('role', 'status')
   statusLine.setAttribute('aria-live', 'polite')
 
-  const editable = () => !readOnly && tracker.status.kind !== 'read-only' && tracker.status.kind !== 'denied'
+  const editable = () =>
+    !readOnly && !history.viewing && tracker.status.kind !== 'read-only' && tracker.status.kind !== 'denied'
   const view = createEditorView(page, {
     fragment,
     awareness: provider.awareness,
@@ -120,9 +166,10 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
     (next) => setUser(next),
   )
   if (readOnly) root.classList.add('is-read-only')
-  bar.append(statusLine, presence.dom)
+  bar.append(statusLine, ...(historyToggle ? [historyToggle] : []), presence.dom)
   if (!readOnly) root.append(toolbar.dom)
-  root.append(page, bar)
+  main.append(page, history.versionDom, history.dom)
+  root.append(main, bar)
   element.append(root)
   toolbar.update(view)
 
@@ -141,6 +188,23 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
     event.returnValue = ''
   }
   globalThis.addEventListener?.('beforeunload', onBeforeUnload)
+
+  /** Resolves once no edit of this page waits for the server's disk, or after `timeoutMs`. */
+  function whenSaved(timeoutMs: number): Promise<void> {
+    if (!tracker.unsaved) return Promise.resolve()
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer)
+        stop()
+        resolve()
+      }
+      const timer = setTimeout(finish, timeoutMs)
+      // The listener is called at once (still unsaved then), later on each status change.
+      const stop = tracker.subscribe(() => {
+        if (!tracker.unsaved) queueMicrotask(finish)
+      })
+    })
+  }
 
   function setUser(next: Identity): void {
     const valid = normalizeIdentity(next)
@@ -163,6 +227,7 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
       destroyed = true
       globalThis.removeEventListener?.('beforeunload', onBeforeUnload)
       stopStatus()
+      history.destroy()
       tracker.destroy()
       presence.destroy()
       view.destroy()

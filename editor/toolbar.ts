@@ -35,6 +35,8 @@ interface ButtonSpec {
   /** What the button does; when it cannot apply at the selection, the button is disabled. */
   readonly run: Command
   readonly active?: (state: EditorState) => boolean
+  /** Enabled even when the document cannot be edited (it does not change the document). */
+  readonly whileReadOnly?: boolean
 }
 
 const mod = /Mac|iP(hone|ad)/.test(globalThis.navigator?.platform ?? '') ? '⌘' : 'Ctrl+'
@@ -83,11 +85,22 @@ export interface ToolbarFiles {
   readonly name: string
 }
 
+/** The panel the History button opens and closes (the editor's HistoryPanel). */
+export interface ToolbarHistory {
+  readonly isOpen: boolean
+  toggle(): void
+}
+
 /**
  * The toolbar's buttons; the link button asks for its address with `askLink`, Import for a file
- * with `pickFile`.
+ * with `pickFile`, History toggles `history`'s panel.
  */
-const buttons = (askLink: () => void, pickFile: () => void, name: string): readonly (ButtonSpec | '|')[] => [
+const buttons = (
+  askLink: () => void,
+  pickFile: () => void,
+  name: string,
+  history: ToolbarHistory | null,
+): readonly (ButtonSpec | '|')[] => [
   markButton(marks.bold, 'B', `Bold (${mod}B)`, toggleBold),
   markButton(marks.italic, 'I', `Italic (${mod}I)`, toggleItalic),
   markButton(marks.underline, 'U', `Underline (${mod}U)`, toggleUnderline),
@@ -126,6 +139,22 @@ const buttons = (askLink: () => void, pickFile: () => void, name: string): reado
       return true
     },
   },
+  ...(history
+    ? [
+        '|' as const,
+        {
+          name: 'history',
+          label: 'History',
+          title: 'Version history',
+          run: (_state, dispatch) => {
+            if (dispatch) history.toggle()
+            return true
+          },
+          active: () => history.isOpen,
+          whileReadOnly: true,
+        } satisfies ButtonSpec,
+      ]
+    : []),
 ]
 
 const BLOCKS: readonly { readonly value: string; readonly label: string; readonly command: Command }[] = [
@@ -158,6 +187,7 @@ export class Toolbar {
   constructor(
     private readonly view: () => EditorView | null,
     files: ToolbarFiles,
+    history: ToolbarHistory | null = null,
   ) {
     this.dom = document.createElement('div')
     this.dom.className = 'tandem-toolbar'
@@ -194,7 +224,7 @@ export class Toolbar {
       this.filePicker.value = ''
       this.filePicker.click()
     }
-    for (const spec of buttons(() => this.linkForm.open(), pickFile, files.name)) {
+    for (const spec of buttons(() => this.linkForm.open(), pickFile, files.name, history)) {
       if (spec === '|') {
         const separator = document.createElement('span')
         separator.className = 'tandem-separator'
@@ -231,7 +261,7 @@ export class Toolbar {
       const active = spec.active?.(state) ?? false
       el.setAttribute('aria-pressed', String(active))
       el.classList.toggle('is-active', active)
-      el.disabled = !editable || !spec.run(state)
+      el.disabled = (!editable && spec.whileReadOnly !== true) || !spec.run(state)
     }
   }
 
@@ -239,8 +269,9 @@ export class Toolbar {
     const editor = this.view()
     if (!editor) return
     spec.run(editor.state, editor.dispatch, editor)
-    // Back to the text, unless the command asked for more (the link's address).
-    if (!this.linkForm.isOpen) editor.focus()
+    // Back to the text, unless the command asked for more (the link's address) or is about
+    // something else than the text (the history).
+    if (!this.linkForm.isOpen && spec.whileReadOnly !== true) editor.focus()
   }
 
   private async importFrom(doc: Y.Doc, file: File): Promise<void> {
