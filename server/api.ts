@@ -34,7 +34,7 @@ import { BACKUP_TYPE, encodeRecords } from '../persistence/backup.js'
 import type { Author, DocMeta, DocStore, VersionRecord } from '../persistence/store.js'
 import { type Access, AuthError, type Authenticate, tokenOf } from './auth.js'
 import { CloseCode, ConnectionError, type ErrorCode, HttpError } from './errors.js'
-import { checkRoomName, sendJson } from './http.js'
+import { checkOrigin, checkRoomName, sendJson } from './http.js'
 import type { KeyedRateLimit } from './limits.js'
 import type { Room } from './room.js'
 import type { Rooms } from './rooms.js'
@@ -56,6 +56,8 @@ export interface ApiDeps {
   readonly rate: KeyedRateLimit
   readonly maxBodyBytes: number
   readonly maxRoomNameBytes: number
+  /** Browser origins that may call the API (CORS); null: any. */
+  readonly allowedOrigins: readonly string[] | null
   /** The DOM that HTML is parsed and written with. */
   dom(): DomEnv
   clientAddress(req: IncomingMessage): string
@@ -82,6 +84,22 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, deps:
 async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost')
   const method = req.method ?? 'GET'
+  // Pages of other origins (an app embedding the editor) may call it, as they may connect.
+  const origin = req.headers.origin
+  if (origin !== undefined) {
+    checkOrigin(req, deps.allowedOrigins)
+    res.setHeader('access-control-allow-origin', origin)
+    res.setHeader('vary', 'origin')
+    if (method === 'OPTIONS') {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'GET, HEAD, PUT, POST, DELETE',
+        'access-control-allow-headers': 'authorization, content-type',
+        'access-control-max-age': '600',
+      })
+      res.end()
+      return
+    }
+  }
   if (deps.rate.take(deps.clientAddress(req), 0, performance.now()) !== null) {
     throw new HttpError('TANDEM_ERR_RATE_LIMIT', 429, 'too many API requests: slow down')
   }
@@ -298,7 +316,7 @@ function send(req: IncomingMessage, res: ServerResponse, format: ApiFormat, body
     'content-type': format === 'yjs' ? YJS_TYPE : formats[format].mediaType,
     'content-length': String(bytes.byteLength),
     'cache-control': 'no-store',
-    vary: 'accept',
+    vary: res.hasHeader('vary') ? 'accept, origin' : 'accept',
   })
   res.end(req.method === 'HEAD' ? undefined : bytes)
 }

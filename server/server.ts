@@ -225,6 +225,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       }),
       maxBodyBytes: this.options.maxApiBodyBytes,
       maxRoomNameBytes: this.options.maxRoomNameBytes,
+      allowedOrigins: this.options.allowedOrigins,
       dom: () => {
         this.dom ??= createNodeDom()
         return this.dom

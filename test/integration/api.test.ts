@@ -386,3 +386,39 @@ describe('document API with auth on', () => {
     ).toBe(204)
   })
 })
+
+describe('document API from pages of other origins (CORS)', () => {
+  const fixture = useServer({ allowedOrigins: ['https://app.example'] })
+
+  it('answers an allowed origin’s preflight and requests, and refuses another origin with 403', async () => {
+    const base = `http://127.0.0.1:${fixture.running.port}`
+    const preflight = await fetch(`${base}/api/docs/x/versions`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example')
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization, content-type')
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST')
+    await api(fixture.running, 'PUT', '/api/docs/x', { body: 'hello', type: 'text/plain' })
+    const read = await fetch(`${base}/api/docs/x?format=text`, { headers: { origin: 'https://app.example' } })
+    expect(read.headers.get('access-control-allow-origin')).toBe('https://app.example')
+    expect(read.headers.get('vary')).toBe('accept, origin')
+    expect(await read.text()).toBe('hello\n')
+    const other = await api(fixture.running, 'GET', '/api/docs/x', {
+      headers: { origin: 'https://evil.example' },
+    })
+    expect(other.status).toBe(403)
+    expect(other.json().error).toEqual({
+      code: 'TANDEM_ERR_ORIGIN',
+      message: 'origin https://evil.example is not allowed',
+    })
+    // Without an Origin (a server, curl): no CORS headers, no origin check.
+    const plain = await fetch(`${base}/api/docs/x?format=text`)
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull()
+  })
+})
