@@ -21,6 +21,7 @@ export interface ConnectionOptions {
   readonly rateLimits: RateLimits | null
   readonly stats: Stats
   readonly log: Logger
+  readonly frameHeaders: FrameHeaders
   /** Called once when the socket has closed, with the close code. */
   readonly onClose: (connection: Connection, code: number) => void
 }
@@ -35,18 +36,21 @@ const ANONYMOUS: Access = Object.freeze({ user: Object.freeze({ id: 'anonymous' 
 const BINARY_FRAME = { fin: true, opcode: 2, mask: false, rsv1: false } as const
 
 /**
- * The header ws writes before a final, unmasked binary frame of `payload` (it depends only on the
- * payload's length), kept for the length sent last: a broadcast sends one payload to every socket
- * in turn, so it is encoded once, not once per socket.
+ * The header ws writes before a final, unmasked binary frame of a payload (it depends only on the
+ * payload's length), kept for the length asked last: a broadcast sends one payload to every socket
+ * in turn, so it is encoded once, not once per socket. One per server, shared by its connections.
  */
-let lastLength = -1
-let lastHeader: Uint8Array = new Uint8Array(0)
-function frameHeader(payload: Uint8Array): Uint8Array {
-  if (payload.byteLength !== lastLength) {
-    lastHeader = Sender.frame(payload, BINARY_FRAME)[0] as Uint8Array
-    lastLength = payload.byteLength
+export class FrameHeaders {
+  private length = -1
+  private header: Uint8Array = new Uint8Array(0)
+
+  of(payload: Uint8Array): Uint8Array {
+    if (payload.byteLength !== this.length) {
+      this.header = Sender.frame(payload, BINARY_FRAME)[0] as Uint8Array
+      this.length = payload.byteLength
+    }
+    return this.header
   }
-  return lastHeader
 }
 
 /**
@@ -175,7 +179,7 @@ export class Connection {
     this.options.stats.bytesOut += frame.byteLength
     const raw = this.raw
     raw.cork()
-    raw.write(frameHeader(frame))
+    raw.write(this.options.frameHeaders.of(frame))
     raw.write(frame)
     raw.uncork()
   }

@@ -11,7 +11,7 @@ import { ADMIN_COMMANDS, type AdminArgs, parseAdminArgs, parseCommandLine } from
 import { CommandError, UsageError } from './cli/errors.js'
 import { ADMIN_USAGE } from './cli/usage.js'
 import { OptionsError } from './errors.js'
-import { LOG_LEVELS, type LogLevel, type ServerOptions } from './options.js'
+import { DEFAULTS, LOG_LEVELS, type LogLevel, type ServerOptions } from './options.js'
 
 const USAGE = `Usage: tandem [options]              the server (also: tandem serve [options])
        tandem <command> [options]    an admin command (below)
@@ -143,9 +143,9 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
   }
   const origins = values['allowed-origins'] ?? env.ALLOWED_ORIGINS
   return {
-    port: integer('port', values.port ?? env.PORT) ?? 1234,
-    host: values.host ?? env.HOST ?? '127.0.0.1',
-    dataDir: values['data-dir'] ?? env.DATA_DIR ?? './data',
+    port: integer('port', values.port ?? env.PORT) ?? DEFAULTS.port,
+    host: values.host ?? env.HOST ?? DEFAULTS.host,
+    dataDir: values['data-dir'] ?? env.DATA_DIR ?? DEFAULTS.dataDir,
     fsync: values.fsync ?? env.FSYNC === '1',
     staticDir: staticDir === '' ? null : staticDir,
     logLevel: logLevel as LogLevel,

@@ -16,7 +16,7 @@ import { openLevelStore } from '../persistence/level.js'
 import type { DocStore } from '../persistence/store.js'
 import type { ApiDeps } from './api.js'
 import { AuthError, type Authenticate, jwtAuthenticator, tokenOf } from './auth.js'
-import { Connection, type ConnectionOptions } from './connection.js'
+import { Connection, type ConnectionOptions, FrameHeaders } from './connection.js'
 import { CloseCode, ConnectionError, HttpError, OptionsError } from './errors.js'
 import {
   checkOrigin,
@@ -401,6 +401,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       rateLimits: rateLimitsOf(this.options),
       stats: this.stats,
       log: this.log,
+      frameHeaders: new FrameHeaders(),
       onClose: (connection, code) => {
         this.connections.delete(connection)
         this.stats.connections--
