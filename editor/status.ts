@@ -3,8 +3,7 @@ import { readAuthMessage } from 'y-protocols/auth'
 import { messageYjsSyncStep1 } from 'y-protocols/sync'
 import type { WebsocketProvider } from 'y-websocket'
 import type * as Y from 'yjs'
-import { CloseCode } from '../server/errors.js'
-import { encodeSaved, MessageType } from '../server/protocol.js'
+import { CloseCode, encodeSaved, MessageType } from '../protocol/wire.js'
 
 /** What the status line says; `text` is for people, `kind` for styling and tests. */
 export interface Status {

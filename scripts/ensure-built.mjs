@@ -8,6 +8,7 @@ const SOURCES = [
   'server',
   'persistence',
   'content',
+  'protocol',
   'editor',
   'bench',
   'package.json',

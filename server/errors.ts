@@ -3,24 +3,9 @@
  * Nothing else in the server writes a bare close code or HTTP status.
  */
 
-/** WebSocket close codes Tandem sends. 44xx are permanent: y-websocket v3 stops reconnecting. */
-export const CloseCode = {
-  GoingAway: 1001,
-  ProtocolError: 1002,
-  UnsupportedData: 1003,
-  InvalidPayload: 1007,
-  PolicyViolation: 1008,
-  MessageTooBig: 1009,
-  InternalError: 1011,
-  Restart: 1012,
-  TryAgainLater: 1013,
-  BadRequest: 4400,
-  Unauthorized: 4401,
-  Forbidden: 4403,
-  /** The document was deleted (through the HTTP API or the CLI). */
-  Deleted: 4410,
-} as const
-export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
+import { CloseCode } from '../protocol/wire.js'
+
+export { CloseCode }
 
 export type ErrorCode =
   | 'TANDEM_ERR_INVALID_OPTION'

@@ -1,22 +1,14 @@
 /**
- * Pure encode/decode of y-websocket messages (y-protocols sync and awareness framing over lib0).
- * No socket, room or disk here: bytes in, typed values out, and the reverse.
+ * The server's side of the y-websocket codec: decoding a client's frames (with the server's error
+ * codes), awareness entries kept as bytes, and checks of updates. Pure: no socket, room or disk.
+ * The encoders and message types both sides use are in protocol/wire.ts (browser-safe).
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
-
-/** Top-level message types of the y-websocket protocol, plus Tandem's opt-in `Saved`. */
-export const MessageType = {
-  Sync: 0,
-  Awareness: 1,
-  Auth: 2,
-  QueryAwareness: 3,
-  /** Tandem extension, only for connections that opted in with `?saved=1`. */
-  Saved: 100,
-} as const
+import { CloseCode, frame, MessageType } from '../protocol/wire.js'
+import { ConnectionError, invalidPayload } from './errors.js'
 
 export type Message =
   | { readonly kind: 'sync-step1'; readonly stateVector: Uint8Array }
@@ -89,63 +81,6 @@ function malformed(what: string, cause?: unknown): ConnectionError {
       cause,
     },
   )
-}
-
-function frame(write: (encoder: encoding.Encoder) => void): Uint8Array {
-  const encoder = encoding.createEncoder()
-  write(encoder)
-  return encoding.toUint8Array(encoder)
-}
-
-/** Sync step 1: "here is my state vector, send me what I lack". */
-export function encodeSyncStep1(stateVector: Uint8Array): Uint8Array {
-  return frame((e) => {
-    encoding.writeVarUint(e, MessageType.Sync)
-    encoding.writeVarUint(e, syncProtocol.messageYjsSyncStep1)
-    encoding.writeVarUint8Array(e, stateVector)
-  })
-}
-
-/** Sync step 2: the update that answers a step 1. */
-export function encodeSyncStep2(update: Uint8Array): Uint8Array {
-  return frame((e) => {
-    encoding.writeVarUint(e, MessageType.Sync)
-    encoding.writeVarUint(e, syncProtocol.messageYjsSyncStep2)
-    encoding.writeVarUint8Array(e, update)
-  })
-}
-
-/** A document update to relay. */
-export function encodeUpdate(update: Uint8Array): Uint8Array {
-  return frame((e) => {
-    encoding.writeVarUint(e, MessageType.Sync)
-    syncProtocol.writeUpdate(e, update)
-  })
-}
-
-/** An awareness update (from `encodeAwarenessUpdate`). */
-export function encodeAwareness(update: Uint8Array): Uint8Array {
-  return frame((e) => {
-    encoding.writeVarUint(e, MessageType.Awareness)
-    encoding.writeVarUint8Array(e, update)
-  })
-}
-
-/** y-protocols auth "permission denied", what read-only connections get for a document update. */
-export function encodePermissionDenied(reason: string): Uint8Array {
-  return frame((e) => {
-    encoding.writeVarUint(e, MessageType.Auth)
-    encoding.writeVarUint(e, 0)
-    encoding.writeVarString(e, reason)
-  })
-}
-
-/** Tandem's "saved" acknowledgement of marker `seq`. */
-export function encodeSaved(seq: number): Uint8Array {
-  return frame((e) => {
-    encoding.writeVarUint(e, MessageType.Saved)
-    encoding.writeVarUint(e, seq)
-  })
 }
 
 export interface AwarenessEntry {

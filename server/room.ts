@@ -1,21 +1,19 @@
 import type { Logger } from 'pino'
 import * as Y from 'yjs'
 import type { Author, DocStore } from '../persistence/store.js'
-import { Connection, type MessageSink } from './connection.js'
-import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
-import { History } from './history.js'
-import type { Stats } from './metrics.js'
-import { Presence } from './presence.js'
 import {
-  assertYjsUpdate,
   encodePermissionDenied,
   encodeSaved,
   encodeSyncStep1,
   encodeSyncStep2,
   encodeUpdate,
-  isEmptyUpdate,
-  type Message,
-} from './protocol.js'
+} from '../protocol/wire.js'
+import { Connection, type MessageSink } from './connection.js'
+import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
+import { History } from './history.js'
+import type { Stats } from './metrics.js'
+import { Presence } from './presence.js'
+import { assertYjsUpdate, isEmptyUpdate, type Message } from './protocol.js'
 
 /** What a room tells its owner about. */
 export interface RoomEvents {

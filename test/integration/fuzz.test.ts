@@ -7,7 +7,7 @@ import {
   encodeSyncStep1,
   encodeSyncStep2,
   encodeUpdate,
-} from '../../server/protocol.js'
+} from '../../protocol/wire.js'
 import { connectClient, waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { expectUnharmed, type RawSocket, rawSocket, seedRoom } from '../helpers/raw.js'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { encodeUpdate } from '../../server/protocol.js'
+import { encodeUpdate } from '../../protocol/wire.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { rawSocket } from '../helpers/raw.js'

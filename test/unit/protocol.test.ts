@@ -1,9 +1,7 @@
 import * as encoding from 'lib0/encoding'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { ConnectionError } from '../../server/errors.js'
 import {
-  decodeMessage,
   encodeAwareness,
   encodePermissionDenied,
   encodeSaved,
@@ -11,7 +9,9 @@ import {
   encodeSyncStep2,
   encodeUpdate,
   MessageType,
-} from '../../server/protocol.js'
+} from '../../protocol/wire.js'
+import { ConnectionError } from '../../server/errors.js'
+import { decodeMessage } from '../../server/protocol.js'
 
 function bytes(...values: number[]): Uint8Array {
   const e = encoding.createEncoder()
