@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
-import { encodeAwareness, encodeUpdate } from '../../server/protocol.js'
+import { encodeAwareness, encodeUpdate } from '../../protocol/wire.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import {
