@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest'
 import type { ServerOptions } from '../../server/index.js'
-import { type RunningServer, startServer } from './server.js'
+import { assertBuilt, distPath } from './built.js'
+import { useServer } from './fixture.js'
+import type { RunningServer } from './server.js'
 
 /** Debian's Chromium: the browser tests never download one. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -97,28 +99,30 @@ export interface EditorServer {
 }
 
 /**
- * One Chromium for the file, and for each test a fresh server serving the built editor, a room of
- * its own, and contexts that are closed after the test. Call at the top of a `describe`.
+ * One Chromium for the file, and for each test a fresh server serving the built editor (refusing
+ * to start from a dist/ older than the sources), a room of its own, and contexts that are closed
+ * after the test. Call at the top of a `describe`.
  */
 export function useEditorServer(options: ServerOptions = {}): EditorServer {
   let browser: Browser | undefined
-  let running: RunningServer | undefined
   let room = ''
   let counter = 0
   const contexts: BrowserContext[] = []
+  // Registered first: vitest runs after-hooks in reverse (sequence.hooks 'stack', the default),
+  // so the server goes after the contexts.
+  const server = useServer({ ...options, staticDir: distPath('editor') })
   beforeAll(async () => {
+    assertBuilt()
     browser = await launchChromium()
   })
   afterAll(async () => {
     await browser?.close()
   })
-  beforeEach(async () => {
-    running = await startServer({ ...options, staticDir: 'dist/editor' })
+  beforeEach(() => {
     room = `e2e-${process.pid}-${++counter}`
   })
   afterEach(async () => {
     for (const context of contexts.splice(0)) await context.close().catch(() => {})
-    await running?.cleanup()
   })
   const must = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) throw new Error(`${what} is not ready (use inside a test)`)
@@ -129,7 +133,7 @@ export function useEditorServer(options: ServerOptions = {}): EditorServer {
       return must(browser, 'browser')
     },
     get running() {
-      return must(running, 'server')
+      return server.running
     },
     get room() {
       return room
@@ -140,10 +144,9 @@ export function useEditorServer(options: ServerOptions = {}): EditorServer {
       contexts.push(person.context)
       return person
     },
-    stop: () => fixture.running.stop(),
+    stop: () => server.running.stop(),
     async start() {
-      const { port, dataDir } = fixture.running
-      running = await startServer({ ...options, staticDir: 'dist/editor', port }, dataDir)
+      await server.restart()
     },
   }
   return fixture

@@ -1,10 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { assertBuilt, distPath, inDist } from './built.js'
 
-/** The compiled CLI, as users run it (`npm test` builds it first), from any working directory. */
-export const CLI = fileURLToPath(new URL('../../dist/server/main.js', import.meta.url))
+/**
+ * The compiled CLI, as users run it (`npm test` builds it first), from any working directory.
+ * `runCli` and `startProcess` refuse to run it from a dist/ older than the sources; a test that
+ * spawns it itself calls `assertBuilt()` first.
+ */
+export const CLI = distPath('server/main.js')
 
 export interface ServerProcess {
   readonly child: ChildProcess
@@ -20,7 +24,7 @@ export interface ServerProcess {
 }
 
 /** The compiled token command (`npm run token`). */
-export const TOKEN_CLI = 'dist/server/token.js'
+export const TOKEN_CLI = distPath('server/token.js')
 
 /** Runs a CLI (the server's by default) to completion (for bad flags, --help …). */
 export async function runCli(
@@ -28,6 +32,7 @@ export async function runCli(
   env: NodeJS.ProcessEnv = {},
   entry = CLI,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  if (inDist(entry)) assertBuilt()
   const child = spawn(process.execPath, [entry, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' })
   let stdout = ''
   let stderr = ''
@@ -67,6 +72,7 @@ export async function startProcess(
   // Port 0 unless the test chooses (by flag or by PORT).
   const portFlag = args.includes('--port') || env.PORT !== undefined ? [] : ['--port', '0']
   const [command, ...first] = options.command ?? [process.execPath, CLI]
+  if ([command, ...first].some(inDist)) assertBuilt()
   const child = spawn(command, [...first, ...portFlag, '--log-level', 'info', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

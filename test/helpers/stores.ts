@@ -2,7 +2,7 @@ import { openLevelStore } from '../../persistence/level.js'
 import type { DocStore } from '../../persistence/store.js'
 import { StoreError } from '../../persistence/store.js'
 import type { ServerOptions } from '../../server/index.js'
-import { type RunningServer, startServer, tempDataDir } from './server.js'
+import { type ServerFixture, useServer } from './fixture.js'
 
 /** A real store with a seam: counts calls, and can fail writes or hold compactions on demand. */
 export interface InstrumentedStore extends DocStore {
@@ -45,11 +45,28 @@ export function instrument(inner: DocStore): InstrumentedStore {
   return store
 }
 
-/** A real server on an instrumented LevelDB store in a fresh temporary directory. */
-export async function startInstrumented(
-  options: ServerOptions = {},
-): Promise<{ readonly running: RunningServer; readonly store: InstrumentedStore }> {
-  const dir = await tempDataDir()
-  const store = instrument(await openLevelStore({ dir }))
-  return { running: await startServer({ ...options, store }, dir), store }
+/** A {@link useServer} fixture whose servers each have an instrumented LevelDB store on their data directory. */
+export interface InstrumentedFixture extends ServerFixture {
+  /** The running test's store (a new one on the same directory after `restart`). */
+  readonly store: InstrumentedStore
+}
+
+/** Like {@link useServer}, with a real store of each test's own that the test can count and fail. */
+export function useInstrumentedServer(options: ServerOptions = {}): InstrumentedFixture {
+  let store: InstrumentedStore | null = null
+  const fixture = useServer(async (dir) => {
+    store = instrument(await openLevelStore({ dir }))
+    return { ...options, store }
+  })
+  return {
+    get running() {
+      return fixture.running
+    },
+    get store() {
+      if (!store) throw new Error('no store outside a test')
+      return store
+    },
+    client: fixture.client,
+    restart: fixture.restart,
+  }
 }

@@ -3,14 +3,17 @@ import { once } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { assertBuilt, distPath } from '../helpers/built.js'
 import { tempDataDir } from '../helpers/server.js'
 
 // The benchmark harness itself works end to end (tiny sizes). Its figures are for `npm run bench`;
-// nothing here asserts a speed.
+// nothing here asserts a speed. It runs dist/ as `npm run bench` does: the harness forks the
+// compiled server, relay and Hocuspocus scripts.
 describe('npm run bench (smoke)', () => {
   it('runs fanout and the crash scenario against the relay, Tandem and Hocuspocus, and writes its JSON', async () => {
+    assertBuilt()
     const out = join(await tempDataDir(), 'bench.json')
-    const args = ['dist/bench/run.js', '--scenario', 'fanout', '--scenario', 'crash', '--quick']
+    const args = [distPath('bench/run.js'), '--scenario', 'fanout', '--scenario', 'crash', '--quick']
     args.push('--with', 'hocuspocus', '--warmup', '0.5')
     const child = spawn(
       process.execPath,

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
+import { assertBuilt, distPath } from '../helpers/built.js'
 import { makeCertificate } from '../helpers/cert.js'
 import { connectClient, waitForDoc } from '../helpers/clients.js'
 import { freePort, nginxAvailable, type RunningNginx, startNginx } from '../helpers/nginx.js'
@@ -21,9 +22,11 @@ describe.runIf(nginxAvailable())('deploy/nginx-site.conf in front of Tandem', ()
   let httpsPort: number
 
   beforeAll(async () => {
+    // The editor as users get it: built (and not older than the sources).
+    assertBuilt()
     const certificate = await makeCertificate()
     cert = certificate.cert
-    tandem = await startServer({ staticDir: 'dist/editor', trustProxy: true })
+    tandem = await startServer({ staticDir: distPath('editor'), trustProxy: true })
     ;[httpPort, httpsPort] = [await freePort(), await freePort()]
     const site = (await readFile('deploy/nginx-site.conf', 'utf8'))
       .replace('server 127.0.0.1:1234;', `server 127.0.0.1:${tandem.port};`)

@@ -1,38 +1,24 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readdir, stat } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { segmentsIn } from '../../persistence/journal.js'
 import { openLevelStore } from '../../persistence/level.js'
 import { encodeUpdate } from '../../protocol/wire.js'
 import { decodeMessage } from '../../server/protocol.js'
-import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
+import { type Client, waitForDoc } from '../helpers/clients.js'
+import { useServer } from '../helpers/fixture.js'
 import { type RawSocket, rawSocket, textUpdate } from '../helpers/raw.js'
-import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
-import { instrument } from '../helpers/stores.js'
+import { tempDataDir } from '../helpers/server.js'
+import { useInstrumentedServer } from '../helpers/stores.js'
 import { until, waitFor } from '../helpers/wait.js'
 
-const clients: Client[] = []
-const servers: RunningServer[] = []
-const client = (running: RunningServer, room: string) => {
-  const c = connectClient(running.url, room)
-  clients.push(c)
-  return c
-}
-const start = async (...args: Parameters<typeof startServer>) => {
-  const running = await startServer(...args)
-  servers.push(running)
-  return running
-}
 const text = (c: Client) => c.doc.getText('t').toString()
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy()
-  for (const s of servers.splice(0)) await s.cleanup()
-})
+const REPO = fileURLToPath(new URL('../../', import.meta.url))
+const LEVEL_SOURCE = join(REPO, 'persistence', 'level.ts')
 
 /** A document typed into `count` times (each edit appends `char`), and its updates in order. */
 function typed(count: number, char = 'x') {
@@ -78,25 +64,25 @@ async function stored(dataDir: string, room: string) {
 }
 
 describe('persistence', () => {
+  const fixture = useServer()
+
   it('keeps content across a graceful restart', async () => {
-    let running = await start()
-    const a = client(running, 'p')
+    const a = fixture.client('p')
     await a.synced()
     a.doc.getText('t').insert(0, 'persisted')
     a.provider.awareness.setLocalStateField('x', 1)
-    const b = client(running, 'p')
+    const b = fixture.client('p')
     await waitForDoc(b.doc, () => text(b) === 'persisted')
-    running = await running.restart()
-    servers.push(running)
-    const c = client(running, 'p')
+    await fixture.restart()
+    const c = fixture.client('p')
     await c.synced()
     expect(text(c)).toBe('persisted')
   })
 
   it('merges an offline client on reconnect, and persists the merge', async () => {
-    const running = await start()
-    const a = client(running, 'off')
-    const b = client(running, 'off')
+    const { running } = fixture
+    const a = fixture.client('off')
+    const b = fixture.client('off')
     await Promise.all([a.synced(), b.synced()])
     a.doc.getText('t').insert(0, 'base ')
     await waitForDoc(b.doc, () => text(b) === 'base ')
@@ -111,11 +97,15 @@ describe('persistence', () => {
     await running.stop()
     expect((await stored(running.dataDir, 'off')).text).toBe(expected)
   })
+})
+
+describe('persistence: compaction', () => {
+  const fixture = useInstrumentedServer({ compactAfterRecords: 10 })
 
   it('compacts past the threshold and keeps the content identical', async () => {
-    const running = await start({ compactAfterRecords: 10 })
-    const a = client(running, 'compact')
-    const b = client(running, 'compact')
+    const { running } = fixture
+    const a = fixture.client('compact')
+    const b = fixture.client('compact')
     await Promise.all([a.synced(), b.synced()])
     for (let i = 0; i < 95; i++) a.doc.getText('t').insert(i, String(i % 10))
     await waitForDoc(b.doc, () => text(b).length === 95)
@@ -129,11 +119,9 @@ describe('persistence', () => {
   })
 
   it('compacts a large document only once its records add up to a quarter of it', async () => {
-    const dir = await tempDataDir()
-    const store = instrument(await openLevelStore({ dir }))
-    const running = await start({ store, compactAfterRecords: 10 }, dir)
-    const a = client(running, 'large')
-    const b = client(running, 'large')
+    const { dataDir } = fixture.running
+    const a = fixture.client('large')
+    const b = fixture.client('large')
     await Promise.all([a.synced(), b.synced()])
     const t = a.doc.getText('t')
     // Each step ends with an edit b must receive: the compaction it may start is decided by then.
@@ -144,24 +132,30 @@ describe('persistence', () => {
     }
     await typeAndWait(1, 'x'.repeat(40_000))
     await typeAndWait(9, 'y')
-    expect(store.calls.compact).toBe(1) // 10 records: compacted into one of about 40 kB
+    expect(fixture.store.calls.compact).toBe(1) // 10 records: compacted into one of about 40 kB
     await typeAndWait(30, 'z')
-    expect(store.calls.compact).toBe(1) // 31 records, but far less than 10 kB of them
+    expect(fixture.store.calls.compact).toBe(1) // 31 records, but far less than 10 kB of them
     await typeAndWait(1, 'w'.repeat(10_000))
-    expect(store.calls.compact).toBe(2)
+    expect(fixture.store.calls.compact).toBe(2)
     // Past 16 times compactAfterRecords, small records are compacted all the same.
     await typeAndWait(100, 'z')
-    expect(store.calls.compact).toBe(2)
+    expect(fixture.store.calls.compact).toBe(2)
     await typeAndWait(70, 'z')
-    expect(store.calls.compact).toBe(3)
-    await running.stop()
+    expect(fixture.store.calls.compact).toBe(3)
+    // Stopped with its clients still there; they stay away from the next servers, whose only
+    // edits are the ones counted below.
+    const stop = async (...clients: Client[]) => {
+      await fixture.running.stop()
+      for (const c of clients) c.provider.disconnect()
+    }
+    await stop(a, b)
 
-    // Loaded again, what is stored counts: its oldest record as the compacted size, the others
-    // as appended. One record (the room compacted as it unloaded): 30 small edits compact nothing.
+    // Loaded again (by a new server with a new store on the same directory), what is stored
+    // counts: its oldest record as the compacted size, the others as appended. One record (the
+    // room compacted as it unloaded): 30 small edits compact nothing.
     const reopen = async () => {
-      const reopened = instrument(await openLevelStore({ dir }))
-      const again = await start({ store: reopened, compactAfterRecords: 10 }, dir)
-      const [c, d] = [client(again, 'large'), client(again, 'large')]
+      await fixture.restart()
+      const [c, d] = [fixture.client('large'), fixture.client('large')]
       await Promise.all([c.synced(), d.synced()])
       const edit = async (edits: number) => {
         for (let i = 0; i < edits; i++) c.doc.getText('t').insert(0, 'v')
@@ -169,68 +163,101 @@ describe('persistence', () => {
         await waitForDoc(d.doc, () => text(d) === expected)
         return expected
       }
-      return { reopened, again, edit }
+      return { edit, stop: () => stop(c, d) }
     }
     let next = await reopen()
     await next.edit(30)
-    expect(next.reopened.calls.compact).toBe(0)
-    await next.again.stop()
+    expect(fixture.store.calls.compact).toBe(0)
+    await next.stop()
     // Fifteen records of 1.1 kB appended behind the ~50 kB one (as a crash would leave them): the
     // next edit compacts.
     const writer = new Y.Doc()
     const appended: Uint8Array[] = []
     writer.on('update', (u: Uint8Array) => appended.push(u))
     for (let i = 0; i < 15; i++) writer.getText('t').insert(0, 'u'.repeat(1_100))
-    const direct = await openLevelStore({ dir })
+    const direct = await openLevelStore({ dir: dataDir })
     await Promise.all(appended.map((u) => direct.append('large', u)))
     await direct.close()
     next = await reopen()
     const expected = await next.edit(1)
-    expect(next.reopened.calls.compact).toBe(1)
-    await next.again.stop()
-    expect((await stored(dir, 'large')).text).toBe(expected)
+    expect(fixture.store.calls.compact).toBe(1)
+    await next.stop()
+    expect((await stored(dataDir, 'large')).text).toBe(expected)
   })
+})
+
+describe('persistence: loading and unloading', () => {
+  const fixture = useInstrumentedServer({ persistRetryMs: 50 })
 
   it('loads a room once for concurrent first connections', async () => {
-    const dir = await tempDataDir()
-    const store = instrument(await openLevelStore({ dir }))
-    const running = await start({ store }, dir)
-    const many = Array.from({ length: 8 }, () => client(running, 'once'))
+    const { store } = fixture
+    const many = Array.from({ length: 8 }, () => fixture.client('once'))
     await Promise.all(many.map((c) => c.synced()))
     expect(store.calls.load).toBe(1)
   })
 
   it('gives a client that reconnects during unload the latest state', async () => {
-    const dir = await tempDataDir()
-    const store = instrument(await openLevelStore({ dir }))
-    const running = await start({ store }, dir)
+    const { running, store } = fixture
     let release!: () => void
     store.holdCompactions = new Promise((r) => {
       release = r
     })
-    const a = client(running, 'race')
+    const a = fixture.client('race')
     await a.synced()
     for (let i = 0; i < 5; i++) a.doc.getText('t').insert(0, `${i}`)
-    const b0 = client(running, 'race')
+    const b0 = fixture.client('race')
     await waitForDoc(b0.doc, () => text(b0) === '43210')
     b0.destroy()
     a.provider.disconnect()
     // The room is now unloading (it records a version, then compacts), held in its compaction.
     // Reconnect meanwhile:
     await until(() => store.calls.compact > 0, 10_000, 'the unload to compact')
-    const b = client(running, 'race')
+    const b = fixture.client('race')
     await b.synced()
     expect(text(b)).toBe('43210')
     release()
     store.holdCompactions = null
     b.doc.getText('t').insert(0, 'x')
-    const c = client(running, 'race')
+    const c = fixture.client('race')
     await waitForDoc(c.doc, () => text(c) === 'x43210')
     expect(store.calls.load).toBe(1)
     await running.stop()
-    expect((await stored(dir, 'race')).text).toBe('x43210')
+    expect((await stored(running.dataDir, 'race')).text).toBe('x43210')
   })
 
+  it('keeps a document in memory while its store fails, and writes it once the store recovers', async () => {
+    const { running, store } = fixture
+    const errors: string[] = []
+    running.server.on('persistError', ({ room }) => errors.push(room))
+    const unloaded: string[] = []
+    running.server.on('roomUnloaded', ({ room }) => unloaded.push(room))
+    const a = fixture.client('full')
+    const b = fixture.client('full')
+    await Promise.all([a.synced(), b.synced()])
+    store.failWrites = true
+    a.doc.getText('t').insert(0, 'unsaved')
+    // Collaboration goes on while the disk is full.
+    await waitForDoc(b.doc, () => text(b) === 'unsaved')
+    expect(errors).toContain('full')
+    a.destroy()
+    b.destroy()
+    await waitFor(running.server, 'persistError', () => errors.length >= 2)
+    expect(unloaded).toEqual([])
+    const metrics = await (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text()
+    expect(metrics).toMatch(/tandem_rooms_loaded 1/)
+    // A client still gets the unsaved content from memory.
+    const c = fixture.client('full')
+    await c.synced()
+    expect(text(c)).toBe('unsaved')
+    c.destroy()
+    store.failWrites = false
+    await waitFor(running.server, 'roomUnloaded', () => unloaded.includes('full'))
+    await running.stop()
+    expect((await stored(running.dataDir, 'full')).text).toBe('unsaved')
+  })
+})
+
+describe('persistence: group commit', () => {
   it('group-commits: writes within the commit window share one journal write', async () => {
     const { store, batches } = await batchingStore(1000)
     try {
@@ -275,8 +302,25 @@ describe('persistence', () => {
     }
   })
 
+  it('writes a full group at once, without waiting for the rest of the commit window', async () => {
+    const { store, batches } = await batchingStore(60_000)
+    try {
+      const { updates } = typed(71)
+      await store.append('flood', updates[0]!)
+      // Within a minute-long window: only a full batch can be written now.
+      await Promise.all(updates.slice(1).map((update) => store.append('flood', update)))
+      expect(batches).toEqual([2, 70])
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('persistence: group commit through the server', () => {
+  const fixture = useServer({ commitIntervalMs: 1000 })
+
   it('relays the updates one batch releases as one merged update, to their authors too unless all are one', async () => {
-    const running = await start({ commitIntervalMs: 1000 })
+    const { running } = fixture
     const join = async () => {
       const socket = rawSocket(`${running.url}/merge`)
       await until(() => socket.received.length > 0, 10_000, 'the sync step 1 that says the room was joined')
@@ -319,20 +363,9 @@ describe('persistence', () => {
     Y.applyUpdate(seen, relayed(observer)[4]!)
     expect(seen.getText('t').length).toBe(5 + 20)
   })
+})
 
-  it('writes a full group at once, without waiting for the rest of the commit window', async () => {
-    const { store, batches } = await batchingStore(60_000)
-    try {
-      const { updates } = typed(71)
-      await store.append('flood', updates[0]!)
-      // Within a minute-long window: only a full batch can be written now.
-      await Promise.all(updates.slice(1).map((update) => store.append('flood', update)))
-      expect(batches).toEqual([2, 70])
-    } finally {
-      await store.close()
-    }
-  })
-
+describe('persistence: the store on disk', () => {
   it('gives back the space of what compaction replaced: on disk, at most twice the encoded document', async () => {
     const dir = await tempDataDir()
     const store = await openLevelStore({ dir })
@@ -348,39 +381,6 @@ describe('persistence', () => {
     for (const file of await readdir(dir)) onDisk += (await stat(join(dir, file))).size
     expect(onDisk).toBeLessThanOrEqual(2 * encoded)
     expect((await stored(dir, 'big')).text).toBe('x'.repeat(5000))
-  })
-
-  it('keeps a document in memory while its store fails, and writes it once the store recovers', async () => {
-    const dir = await tempDataDir()
-    const store = instrument(await openLevelStore({ dir }))
-    const running = await start({ store, persistRetryMs: 50 }, dir)
-    const errors: string[] = []
-    running.server.on('persistError', ({ room }) => errors.push(room))
-    const unloaded: string[] = []
-    running.server.on('roomUnloaded', ({ room }) => unloaded.push(room))
-    const a = client(running, 'full')
-    const b = client(running, 'full')
-    await Promise.all([a.synced(), b.synced()])
-    store.failWrites = true
-    a.doc.getText('t').insert(0, 'unsaved')
-    // Collaboration goes on while the disk is full.
-    await waitForDoc(b.doc, () => text(b) === 'unsaved')
-    expect(errors).toContain('full')
-    a.destroy()
-    b.destroy()
-    await waitFor(running.server, 'persistError', () => errors.length >= 2)
-    expect(unloaded).toEqual([])
-    const metrics = await (await fetch(`http://127.0.0.1:${running.port}/metrics`)).text()
-    expect(metrics).toMatch(/tandem_rooms_loaded 1/)
-    // A client still gets the unsaved content from memory.
-    const c = client(running, 'full')
-    await c.synced()
-    expect(text(c)).toBe('unsaved')
-    c.destroy()
-    store.failWrites = false
-    await waitFor(running.server, 'roomUnloaded', () => unloaded.includes('full'))
-    await running.stop()
-    expect((await stored(dir, 'full')).text).toBe('unsaved')
   })
 
   it('writes on close what was asked before it, even for a document still being read, and refuses what comes after', async () => {
@@ -454,10 +454,14 @@ describe('persistence', () => {
  * 1 MiB (`ulimit -f`): `append(fill, size)` appends to document `doc` an update of `size` bytes
  * of `fill`, noting and returning 'ok' or the error; `levelBatch()` resolves when the store next
  * reports a LevelDB batch (written or failed); `report(then)` prints the notes and calls `then`.
+ * The store is the source, compiled as vitest compiles it (Vite's module runner), never a build in
+ * dist/ that may be older.
  */
 async function inLimitedProcess(dir: string, body: string): Promise<string[]> {
   const script = `
-    const { openLevelStore } = await import(${JSON.stringify(pathToFileURL(resolve('dist/persistence/level.js')).href)})
+    const { runnerImport } = await import('vite')
+    const { module } = await runnerImport(${JSON.stringify(LEVEL_SOURCE)}, { configFile: false, logLevel: 'silent' })
+    const { openLevelStore } = module
     const waiting = []
     const store = await openLevelStore({
       dir: process.argv[1],
@@ -476,7 +480,7 @@ async function inLimitedProcess(dir: string, body: string): Promise<string[]> {
   const child = spawn(
     'bash',
     ['-c', 'ulimit -f 2048 && exec "$0" --input-type=module -e "$1" "$2"', process.execPath, script, dir],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
   )
   let out = ''
   child.stdout.on('data', (d) => {

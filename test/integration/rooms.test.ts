@@ -122,7 +122,10 @@ describe('awareness', () => {
     await waitFor(a.provider.awareness, 'change', () => cursorOf(b, a) === 2)
     // A heard from B just now: its own change was no news to it.
     expect(echoes).toBe(0)
-    // After a silence as long as the keepalive, its own change comes back to it.
+    // After a silence as long as the keepalive, its own change comes back to it. This sleep is
+    // not a wait for anything: the silence is the scenario under test (a heard nothing since B's
+    // cursor, just above). The 200 ms margin covers timers, which count from the event loop's
+    // cached clock and may end a little before the server's performance.now() says the time is up.
     await new Promise((resolve) => setTimeout(resolve, KEEPALIVE_MS + 200))
     a.provider.awareness.setLocalStateField('cursor', 3)
     await waitFor(

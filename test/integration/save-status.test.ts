@@ -3,30 +3,24 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { SaveTracker, type Status } from '../../editor/status.js'
-import { type Client, connectClient } from '../helpers/clients.js'
-import type { RunningServer } from '../helpers/server.js'
-import { type InstrumentedStore, startInstrumented } from '../helpers/stores.js'
+import { useInstrumentedServer } from '../helpers/stores.js'
 import { waitFor } from '../helpers/wait.js'
 
 // The editor's status line (editor/status.ts) driven by a stock provider against the real server:
 // "Saved" must mean the server has the edit on disk.
 
-let running: RunningServer
-let store: InstrumentedStore
+const fixture = useInstrumentedServer({ persistRetryMs: 50 })
 const cleanups: (() => void)[] = []
 
-afterEach(async () => {
+// Registered after the fixture's, so it runs before it (vitest runs after-hooks in reverse):
+// trackers go before their clients.
+afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup()
-  await running.cleanup()
 })
-
-async function setup() {
-  ;({ running, store } = await startInstrumented({ persistRetryMs: 50 }))
-}
 
 /** An editor-like client: a stock provider that opted in to saved acks, and the editor's tracker. */
 function editorClient(room: string) {
-  const client: Client = connectClient(running.url, room, { params: { saved: '1' } })
+  const client = fixture.client(room, { params: { saved: '1' } })
   const provider = client.provider as WebsocketProvider
   const tracker = new SaveTracker(client.doc, provider, new Set([provider]), false)
   const seen: Status['kind'][] = []
@@ -37,7 +31,6 @@ function editorClient(room: string) {
       events.emit('status')
     }),
     () => tracker.destroy(),
-    () => client.destroy(),
   )
   const reaches = (kind: Status['kind']) => waitFor(events, 'status', () => tracker.status.kind === kind)
   return { ...client, provider, tracker, seen, reaches }
@@ -46,13 +39,12 @@ function editorClient(room: string) {
 /** The text of `room` as stored on disk right now. */
 async function onDisk(room: string): Promise<string> {
   const doc = new Y.Doc()
-  for (const update of (await store.load(room)).updates) Y.applyUpdate(doc, update)
+  for (const update of (await fixture.store.load(room)).updates) Y.applyUpdate(doc, update)
   return doc.getText('t').toString()
 }
 
 describe('the editor status line', () => {
   it('goes Connecting → Saved, and Saving → Saved only once the edit is on disk', async () => {
-    await setup()
     const a = editorClient('status')
     await a.reaches('saved')
     expect(a.seen[0]).toBe('connecting')
@@ -66,7 +58,7 @@ describe('the editor status line', () => {
   })
 
   it('stays Saving while the disk fails, and says Saved once the retry wrote it', async () => {
-    await setup()
+    const { running, store } = fixture
     const a = editorClient('full-disk')
     await a.reaches('saved')
     store.failWrites = true
@@ -81,20 +73,18 @@ describe('the editor status line', () => {
   })
 
   it('says Reconnecting, then Offline, keeps edits, and is Saved again after the sync', async () => {
-    await setup()
     const a = editorClient('outage')
     await a.reaches('saved')
-    await running.stop()
+    await fixture.running.stop()
     await a.reaches('offline')
     expect(a.seen).toContain('reconnecting')
     a.doc.getText('t').insert(0, 'written offline')
     expect(a.tracker.unsaved).toBe(true)
-    // Same port and data directory; the store of the first run was closed with it.
-    running = await running.restart({ store: undefined })
+    // Same port and data directory, and a new store on it: the first run's closed with its server.
+    await fixture.restart()
     await a.reaches('saved')
     expect(a.tracker.unsaved).toBe(false)
-    const b = connectClient(running.url, 'outage')
-    cleanups.push(() => b.destroy())
+    const b = fixture.client('outage')
     await b.synced()
     expect(b.doc.getText('t').toString()).toBe('written offline')
   })

@@ -1,32 +1,18 @@
 import { EventEmitter } from 'node:events'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { WebSocket } from 'ws'
 import { openLevelStore } from '../../persistence/level.js'
 import { MessageType } from '../../server/index.js'
-import { type Client, connectClient } from '../helpers/clients.js'
-import { type RunningServer, startServer } from '../helpers/server.js'
-import { type InstrumentedStore, startInstrumented } from '../helpers/stores.js'
+import { useInstrumentedServer } from '../helpers/stores.js'
 import { waitFor } from '../helpers/wait.js'
 
-let running: RunningServer
-let store: InstrumentedStore
-const clients: Client[] = []
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy()
-  await running.cleanup()
-})
-
-async function setup() {
-  ;({ running, store } = await startInstrumented({ persistRetryMs: 50 }))
-}
+const fixture = useInstrumentedServer({ persistRetryMs: 50 })
 
 /** A stock provider that opted in to "saved" acks; records every ack it receives. */
 function savingClient(room: string) {
-  const c = connectClient(running.url, room, { params: { saved: '1' } })
-  clients.push(c)
+  const c = fixture.client(room, { params: { saved: '1' } })
   const acks: number[] = []
   const events = new EventEmitter()
   c.provider.messageHandlers[MessageType.Saved] = (_encoder: encoding.Encoder, decoder: decoding.Decoder) => {
@@ -45,7 +31,7 @@ function savingClient(room: string) {
 
 describe('saved acknowledgement (opt-in)', () => {
   it('acknowledges a marker once the updates sent before it are on disk', async () => {
-    await setup()
+    const { store } = fixture
     const a = savingClient('s')
     await a.synced()
     let durable = 0
@@ -60,7 +46,7 @@ describe('saved acknowledgement (opt-in)', () => {
   })
 
   it('does not acknowledge while the store fails, and does once the write is redone', async () => {
-    await setup()
+    const { running, store } = fixture
     const a = savingClient('s2')
     await a.synced()
     store.failWrites = true
@@ -81,9 +67,7 @@ describe('saved acknowledgement (opt-in)', () => {
   })
 
   it('closes a client that sends a marker without opting in, with 1002', async () => {
-    running = await startServer()
-    const c = connectClient(running.url, 'plain')
-    clients.push(c)
+    const c = fixture.client('plain')
     await c.synced()
     const ws = c.provider.ws as unknown as WebSocket
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>

@@ -4,25 +4,13 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { pino } from 'pino'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { useServer } from '../helpers/fixture.js'
 import { startProcess, stopProcess } from '../helpers/process.js'
-import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
-
-let running: RunningServer
-
-beforeEach(async () => {
-  const site = await tempDataDir()
-  await mkdir(join(site, 'assets'))
-  await writeFile(join(site, 'index.html'), '<title>home</title>')
-  await writeFile(join(site, 'doc.html'), '<title>doc</title>')
-  await writeFile(join(site, 'embed.html'), '<title>embed</title>')
-  await writeFile(join(site, 'assets', 'app-1a2b.js'), `console.log(${JSON.stringify('x'.repeat(2000))})`)
-  running = await startServer({ staticDir: site })
-})
-afterEach(() => running.cleanup())
+import { tempDataDir } from '../helpers/server.js'
 
 /** A raw GET (fetch would decompress and hide the encoding). */
-function get(path: string, headers: Record<string, string> = {}, method = 'GET', port = running.port) {
+function getFrom(path: string, port: number, headers: Record<string, string> = {}, method = 'GET') {
   return new Promise<{
     status: number
     headers: Record<string, string | string[] | undefined>
@@ -41,6 +29,19 @@ function get(path: string, headers: Record<string, string> = {}, method = 'GET',
 }
 
 describe('the built editor over HTTP', () => {
+  // A site of the test's own, in its data directory (removed with it).
+  const fixture = useServer(async (dataDir) => {
+    const site = join(dataDir, 'site')
+    await mkdir(join(site, 'assets'), { recursive: true })
+    await writeFile(join(site, 'index.html'), '<title>home</title>')
+    await writeFile(join(site, 'doc.html'), '<title>doc</title>')
+    await writeFile(join(site, 'embed.html'), '<title>embed</title>')
+    await writeFile(join(site, 'assets', 'app-1a2b.js'), `console.log(${JSON.stringify('x'.repeat(2000))})`)
+    return { staticDir: site }
+  })
+  const get = (path: string, headers?: Record<string, string>, method?: string) =>
+    getFrom(path, fixture.running.port, headers, method)
+
   it.each([
     ['/', '<title>home</title>'],
     ['/d/team%2Fnotes', '<title>doc</title>'],
@@ -82,9 +83,11 @@ describe('the built editor over HTTP', () => {
 })
 
 describe('a server asked to serve an editor it does not have', () => {
-  it('warns once at start and answers its pages with how to build it', async () => {
-    const empty = await tempDataDir()
-    const lines: string[] = []
+  const lines: string[] = []
+  // An empty site in the test's data directory, and a logger that keeps the warnings.
+  const fixture = useServer(async (dataDir) => {
+    const empty = join(dataDir, 'empty')
+    await mkdir(empty)
     const logger = pino(
       { level: 'warn' },
       new Writable({
@@ -94,8 +97,12 @@ describe('a server asked to serve an editor it does not have', () => {
         },
       }),
     )
-    await running.cleanup()
-    running = await startServer({ staticDir: empty, logger })
+    return { staticDir: empty, logger }
+  })
+  const get = (path: string) => getFrom(path, fixture.running.port)
+
+  it('warns once at start and answers its pages with how to build it', async () => {
+    const empty = join(fixture.running.dataDir, 'empty')
     for (const path of ['/', '/d/team%2Fnotes', '/embed']) {
       const res = await get(path)
       expect(res.status).toBe(503)
@@ -113,7 +120,6 @@ describe('a server asked to serve an editor it does not have', () => {
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatchObject({ level: 40, staticDir: empty })
     expect(warnings[0]?.msg).toMatch(/^no built editor to serve: run `npm run build`/)
-    await rm(empty, { recursive: true, force: true })
   })
 })
 
@@ -123,7 +129,7 @@ describe('the CLI started from another folder', () => {
     const cli = await startProcess(['--data-dir', 'data'], {}, { cwd: elsewhere })
     try {
       for (const path of ['/', '/d/notes']) {
-        const res = await get(path, {}, 'GET', cli.port)
+        const res = await getFrom(path, cli.port)
         expect(res.status).toBe(200)
         expect(res.body.toString()).toMatch(/<script type="module"[^>]* src="\/assets\//)
       }
@@ -135,7 +141,7 @@ describe('the CLI started from another folder', () => {
     await writeFile(join(elsewhere, 'site', 'index.html'), '<title>mine</title>')
     const own = await startProcess(['--data-dir', 'data', '--static-dir', 'site'], {}, { cwd: elsewhere })
     try {
-      expect((await get('/', {}, 'GET', own.port)).body.toString()).toBe('<title>mine</title>')
+      expect((await getFrom('/', own.port)).body.toString()).toBe('<title>mine</title>')
     } finally {
       await stopProcess(own)
       await rm(elsewhere, { recursive: true, force: true })

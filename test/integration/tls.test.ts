@@ -2,21 +2,21 @@ import { X509Certificate } from 'node:crypto'
 import { copyFileSync } from 'node:fs'
 import { get } from 'node:https'
 import { connect as tlsConnect } from 'node:tls'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { makeCertificate } from '../helpers/cert.js'
 import { waitForDoc } from '../helpers/clients.js'
+import { useServer } from '../helpers/fixture.js'
 import { startProcess, stopProcess } from '../helpers/process.js'
-import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
+import { tempDataDir } from '../helpers/server.js'
 import { until, waitFor } from '../helpers/wait.js'
 
 // A certificate made for this run only (openssl, self-signed for 127.0.0.1); clients trust it
 // explicitly as their CA.
 let cert: string
 let key: string
-let running: RunningServer
 
 /** The fingerprint of the certificate the server at `port` presents to a new connection. */
 function servedFingerprint(port: number): Promise<string> {
@@ -33,12 +33,14 @@ const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256
 
 beforeAll(async () => {
   ;({ cert, key } = await makeCertificate())
-  running = await startServer({ tls: { cert, key } })
 })
-afterAll(() => running?.cleanup())
 
 describe('TLS (--tls-cert, --tls-key)', () => {
+  // Made per test, after beforeAll has made the certificate.
+  const fixture = useServer(() => ({ tls: { cert, key } }))
+
   it('serves https on the port', async () => {
+    const { running } = fixture
     const status = await new Promise<number>((resolve, reject) => {
       get({ host: '127.0.0.1', port: running.port, path: '/healthz', ca: cert }, (res) => {
         res.resume()
@@ -49,6 +51,7 @@ describe('TLS (--tls-cert, --tls-key)', () => {
   })
 
   it('syncs stock clients over wss on the same port', async () => {
+    const { running } = fixture
     // The stock provider with a WebSocket that trusts the test certificate.
     class TrustingWebSocket extends WebSocket {
       constructor(url: string, protocols?: string | string[]) {
@@ -76,6 +79,7 @@ describe('TLS (--tls-cert, --tls-key)', () => {
   })
 
   it('refuses plain ws on the TLS port', async () => {
+    const { running } = fixture
     const ws = new WebSocket(`ws://127.0.0.1:${running.port}/secure`)
     const outcome = await new Promise<string>((resolve) => {
       ws.once('open', () => resolve('open'))
@@ -85,21 +89,17 @@ describe('TLS (--tls-cert, --tls-key)', () => {
   })
 
   it('serves a renewed certificate to new connections without a restart, and keeps it on bad PEM', async () => {
+    const { server, port } = fixture.running
     const renewed = await makeCertificate()
-    const other = await startServer({ tls: { cert, key } })
-    try {
-      expect(await servedFingerprint(other.port)).toBe(fingerprintOf(cert))
-      other.server.reloadTls({ cert: renewed.cert, key: renewed.key })
-      expect(await servedFingerprint(other.port)).toBe(fingerprintOf(renewed.cert))
-      expect(() => other.server.reloadTls({ cert: 'not a certificate', key: renewed.key })).toThrow(
-        /tls|certificate/,
-      )
-      expect(await servedFingerprint(other.port)).toBe(fingerprintOf(renewed.cert))
-    } finally {
-      await other.cleanup()
-    }
+    expect(await servedFingerprint(port)).toBe(fingerprintOf(cert))
+    server.reloadTls({ cert: renewed.cert, key: renewed.key })
+    expect(await servedFingerprint(port)).toBe(fingerprintOf(renewed.cert))
+    expect(() => server.reloadTls({ cert: 'not a certificate', key: renewed.key })).toThrow(/tls|certificate/)
+    expect(await servedFingerprint(port)).toBe(fingerprintOf(renewed.cert))
   })
+})
 
+describe('TLS in the CLI', () => {
   it('reads the certificate files again on SIGHUP (the CLI)', async () => {
     const first = await makeCertificate()
     const renewed = await makeCertificate()
