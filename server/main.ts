@@ -9,12 +9,14 @@ import { fileURLToPath } from 'node:url'
 import { StoreError } from '../persistence/store.js'
 import { ADMIN_COMMANDS, type AdminArgs, parseAdminArgs, parseCommandLine } from './cli/args.js'
 import { CommandError, UsageError } from './cli/errors.js'
+import { parseTokenArgs, TOKEN_USAGE } from './cli/token.js'
 import { ADMIN_USAGE } from './cli/usage.js'
 import { OptionsError } from './errors.js'
 import { DEFAULTS, LOG_LEVELS, type LogLevel, type ServerOptions } from './options.js'
 
 const USAGE = `Usage: tandem [options]              the server (also: tandem serve [options])
        tandem <command> [options]    an admin command (below)
+       tandem token [options]        a JWT for a server with --auth-secret (tandem token --help)
 
 Serves the Tandem editor and its y-websocket sync server on one HTTP port.
 
@@ -190,14 +192,33 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2)
   const [first] = argv
   if (first !== undefined && ADMIN_COMMANDS.includes(first)) return admin(argv)
+  if (first === 'token') return token(argv.slice(1))
   if (first === 'help') {
     process.stdout.write(USAGE)
     return
   }
   if (first !== undefined && first !== 'serve' && !first.startsWith('-')) {
-    usageFailure(new UsageError(`unknown command "${first}": serve, ${ADMIN_COMMANDS.join(', ')}`))
+    usageFailure(new UsageError(`unknown command "${first}": serve, ${ADMIN_COMMANDS.join(', ')}, token`))
   }
   return serve(first === 'serve' ? argv.slice(1) : argv)
+}
+
+/** `tandem token`: prints a JWT for a server with --auth-secret; exit status 2 for bad usage. */
+async function token(argv: readonly string[]): Promise<void> {
+  let parsed: ReturnType<typeof parseTokenArgs>
+  try {
+    parsed = parseTokenArgs(argv, process.env)
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    process.stderr.write(`token: ${error.message}\n`)
+    process.exit(2)
+  }
+  if (parsed === 'help') {
+    process.stdout.write(TOKEN_USAGE)
+    return
+  }
+  const { signToken } = await import('./auth.js')
+  process.stdout.write(`${await signToken(parsed.secret, parsed.claims)}\n`)
 }
 
 /** An admin command: exit status 0 when done, 1 when it failed, 2 for bad usage. */

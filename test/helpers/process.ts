@@ -23,9 +23,6 @@ export interface ServerProcess {
   kill(signal: NodeJS.Signals): void
 }
 
-/** The compiled token command (`npm run token`). */
-export const TOKEN_CLI = distPath('server/token.js')
-
 /** Runs a CLI (the server's by default) to completion (for bad flags, --help …). */
 export async function runCli(
   args: readonly string[],

@@ -717,7 +717,7 @@ describe('bad usage', () => {
       ['docs', 'show', 'x'],
       'unknown command "docs show": tandem docs list|export|import|delete|versions (see tandem --help)',
     ],
-    [['frobnicate'], 'unknown command "frobnicate": serve, docs, compact, stats, backup, restore'],
+    [['frobnicate'], 'unknown command "frobnicate": serve, docs, compact, stats, backup, restore, token'],
     [
       ['docs', 'export'],
       'docs export needs <name>: tandem docs export <name> [--format md|html|json|text] [--out <file>]',

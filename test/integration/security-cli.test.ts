@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { WebsocketProvider } from 'y-websocket'
 import { jwtAuthenticator } from '../../server/auth.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
-import { runCli, type ServerProcess, startProcess, stopProcess, TOKEN_CLI } from '../helpers/process.js'
+import { runCli, type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
 import { tempDataDir } from '../helpers/server.js'
 import { until } from '../helpers/wait.js'
 
@@ -17,7 +17,7 @@ afterEach(async () => {
   for (const p of processes.splice(0)) await stopProcess(p, 'SIGKILL')
 })
 
-const mint = async (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, env, TOKEN_CLI)
+const mint = async (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(['token', ...args], env)
 
 describe('npm run token', () => {
   it('prints a token the server accepts, with the claims asked for', async () => {

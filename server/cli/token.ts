@@ -1,13 +1,13 @@
-#!/usr/bin/env node
 /**
- * `npm run token -- --docs 'team/*' --mode ro --ttl 1h`: prints a JWT for a server started with
- * `--auth-secret` (the same secret, from --secret or AUTH_SECRET). An entry point like main.ts:
- * it reads the environment and exits.
+ * `tandem token --docs 'team/*' --mode ro --ttl 1h` (or `npm run token -- …`): the arguments of
+ * a JWT for a server started with `--auth-secret` (the same secret, from --secret or AUTH_SECRET).
+ * main.ts signs and prints it.
  */
-import { parseArgs } from 'node:util'
-import { signToken } from './auth.js'
+import type { TokenClaims } from '../auth.js'
+import { parseCommandLine } from './args.js'
+import { UsageError } from './errors.js'
 
-const USAGE = `Usage: npm run token -- [options]
+export const TOKEN_USAGE = `Usage: tandem token [options]      (in a checkout: npm run token -- [options])
 
 Prints a token (JWT, HS256) that opens documents on a Tandem server started with --auth-secret.
 
@@ -23,32 +23,33 @@ Prints a token (JWT, HS256) that opens documents on a Tandem server started with
 Use it as /d/<room>?token=<jwt> in the editor, or as the token parameter of any y-websocket client.
 `
 
-class UsageError extends Error {}
-
 const UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 }
 
-function parse(argv: readonly string[], env: NodeJS.ProcessEnv) {
-  let values: Record<string, string | boolean | undefined>
-  try {
-    ;({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        secret: { type: 'string' },
-        sub: { type: 'string' },
-        name: { type: 'string' },
-        docs: { type: 'string' },
-        mode: { type: 'string' },
-        ttl: { type: 'string' },
-        admin: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }))
-  } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, ''))
-  }
-  if (values.help) return null
+/**
+ * The secret and claims `argv` asks for (`env` stands in for --secret), or 'help'.
+ *
+ * @throws UsageError naming the flag that is wrong.
+ */
+export function parseTokenArgs(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): { readonly secret: string; readonly claims: TokenClaims } | 'help' {
+  const { values } = parseCommandLine({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      secret: { type: 'string' },
+      sub: { type: 'string' },
+      name: { type: 'string' },
+      docs: { type: 'string' },
+      mode: { type: 'string' },
+      ttl: { type: 'string' },
+      admin: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) return 'help'
   const secret = (values.secret as string | undefined) ?? env.AUTH_SECRET
   if (!secret) throw new UsageError('--secret (or AUTH_SECRET) is required: the server’s --auth-secret')
   if (secret.length < 32) throw new UsageError('--secret must be at least 32 characters, like the server’s')
@@ -81,14 +82,4 @@ function parse(argv: readonly string[], env: NodeJS.ProcessEnv) {
       admin,
     } as const,
   }
-}
-
-try {
-  const parsed = parse(process.argv.slice(2), process.env)
-  if (parsed === null) process.stdout.write(USAGE)
-  else process.stdout.write(`${await signToken(parsed.secret, parsed.claims)}\n`)
-} catch (error) {
-  if (!(error instanceof UsageError)) throw error
-  process.stderr.write(`token: ${error.message}\n`)
-  process.exit(2)
 }
