@@ -81,7 +81,7 @@ export class History {
     return recorded
   }
 
-  /** Stops the timer; a version being recorded still completes. */
+  /** Stops the timer; a version not yet handed to the store is not recorded. */
   destroy(): void {
     this.destroyed = true
     if (this.timer) clearTimeout(this.timer)
@@ -112,6 +112,8 @@ export class History {
 
   private async cut(name: string | null): Promise<VersionRecord | null> {
     this.head ??= await this.readHead()
+    // Destroyed meanwhile (the document deleted): a version written now would outlive it.
+    if (this.destroyed) return null
     const head = this.head
     const snapshot = Y.snapshot(this.doc)
     for (const connection of this.editors) this.credit(this.options.authorOf(connection))
