@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { assertBuilt, distPath, inDist } from './built.js'
+import { until } from './wait.js'
 
 /**
  * The compiled CLI, as users run it (`npm test` builds it first), from any working directory.
@@ -82,7 +83,12 @@ export async function startProcess(
   })
   const exited = new Promise<number | string>((resolve) =>
     child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
-  )
+  ).then(async (code) => {
+    // A group's leader (npm exec) may exit before the server it started has finished closing.
+    if (options.group && child.pid !== undefined)
+      await until(() => !groupAlive(child.pid as number), 30_000, 'the process group to exit')
+    return code
+  })
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! })
     lines.on('line', (line) => {
@@ -108,4 +114,14 @@ export async function stopProcess(
 ): Promise<number | string> {
   if (server.child.exitCode === null && server.child.signalCode === null) server.kill(signal)
   return server.exited
+}
+
+/** Whether any process of group `pgid` is still running. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
