@@ -142,8 +142,11 @@ export class Connection {
     this.expiry = setTimeout(() => this.expireAt(epochMs), delay)
   }
 
-  /** Counts a rejection, and logs it the first time it happens on this connection. */
-  reject(code: ConnectionError['code'], message: string): void {
+  /**
+   * Counts something of this connection's that was refused while the connection stays open, and
+   * logs it the first time it happens on this connection.
+   */
+  noteRefused(code: ConnectionError['code'], message: string): void {
     this.options.stats.countError(code)
     this.logged ??= new Set()
     if (this.logged.has(code)) return

@@ -121,7 +121,7 @@ export class Presence {
         // if the old one is gone, it fails this ping and leaves, taking its states with it, and
         // the client's next change (a cursor move, or its renewal within 15 s) is taken here.
         owner.probe(OWNER_PROBE_MS)
-        connection.reject(
+        connection.noteRefused(
           'TANDEM_ERR_AWARENESS_NOT_OWNED',
           `awareness update for client ${entry.clientId} of another connection dropped`,
         )

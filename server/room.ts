@@ -170,7 +170,10 @@ export class Room implements MessageSink {
         if (connection.readOnly) {
           // A read-only client with no news still answers our step 1 with an empty update.
           if (isEmptyUpdate(message.update)) return
-          connection.reject('TANDEM_ERR_READ_ONLY', 'document update from a read-only connection refused')
+          connection.noteRefused(
+            'TANDEM_ERR_READ_ONLY',
+            'document update from a read-only connection refused',
+          )
           connection.send(encodePermissionDenied('read-only access: document updates are not accepted'))
           return
         }
@@ -287,7 +290,7 @@ export class Room implements MessageSink {
       : Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(transaction.beforeState))
     const frame = sent?.kind === 'sync-update' ? sent.frame : encodeUpdate(update)
     const from = transaction.origin instanceof Connection ? transaction.origin : null
-    const written = this.write(this.options.store.append(this.name, update))
+    const written = this.followAppend(this.options.store.append(this.name, update))
     this.records++
     this.appendedBytes += update.byteLength
     if (from) from.lastWrite = written
@@ -324,7 +327,7 @@ export class Room implements MessageSink {
     // Not a gate for outgoing content: it rewrites what is already on disk (or, after a failure,
     // what was relayed anyway), so sync replies need not wait for it.
     const state = Y.encodeStateAsUpdate(this.doc)
-    const written = this.track(this.options.store.compact(this.name, state))
+    const written = this.followWrite(this.options.store.compact(this.name, state))
     this.records = 1
     this.appendedBytes = 0
     this.compactedBytes = state.byteLength
@@ -335,12 +338,12 @@ export class Room implements MessageSink {
     }, noop)
   }
 
-  /** Tracks an append: numbers its batch and releases what waited for it, once per batch. */
-  private write(written: Promise<void>): Promise<void> {
+  /** Follows an append: numbers its batch and releases what waited for it, once per batch. */
+  private followAppend(written: Promise<void>): Promise<void> {
     if (written !== this.lastAppend) {
       const batch = ++this.batch
       this.lastAppend = written
-      this.track(written)
+      this.followWrite(written)
       // Released even when the write failed: collaboration goes on, the retry rewrites the update.
       written.then(
         () => this.completed(batch),
@@ -350,8 +353,8 @@ export class Room implements MessageSink {
     return written
   }
 
-  /** Tracks any store write for `settle()`, and turns its failure into a retry. */
-  private track(written: Promise<void>): Promise<void> {
+  /** Follows any store write for `settle()`, and turns its failure into a retry. */
+  private followWrite(written: Promise<void>): Promise<void> {
     if (written === this.lastWrite) return written
     this.lastWrite = written
     written.catch((error: unknown) => {
