@@ -616,9 +616,11 @@ describe.skipIf(!redisAvailable())('the Redis document store', () => {
 
     proxy.hold()
     const started = performance.now()
+    const reads = proxy.counts.toRedis
     const sent = store.append('stalled', replica.type('?')[0]!)
-    // Queued behind it, in a later turn: bounded from its own call, not from the first's timeout.
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    // Queued behind it, once it has left, in a later turn: bounded from its own call, not from
+    // the first's timeout.
+    await until(() => proxy.counts.toRedis > reads, 5_000, 'the first append to be sent')
     const queued = store.append('stalled', replica.type('!')[0]!)
     const [first, second] = await Promise.all([
       sent.catch((e: unknown) => e),
