@@ -65,6 +65,16 @@ export async function connectRedis(settings: ConnectionSettings): Promise<RedisC
   return connection
 }
 
+/**
+ * A client with the store's bounds that keeps reconnecting, not connected yet (`connect()` it):
+ * for the cluster relay's Pub/Sub and heartbeats. Throws on a bad URL.
+ */
+export function createRedisClient(settings: ConnectionSettings) {
+  return makeClient(settings, (retries) =>
+    Math.min(FIRST_RECONNECT_DELAY_MS * 2 ** retries, settings.reconnectMaxDelayMs),
+  )
+}
+
 function makeClient(
   settings: ConnectionSettings,
   reconnect: (retries: number, cause: Error) => number | Error,
@@ -86,7 +96,8 @@ function makeClient(
   })
 }
 
-type Client = ReturnType<typeof makeClient>
+export type RedisClient = ReturnType<typeof makeClient>
+type Client = RedisClient
 
 export class RedisConnection {
   /** The last connection error (node-redis reconnects by itself), to say why commands fail. */
@@ -100,6 +111,11 @@ export class RedisConnection {
       this.lastError = error
       settings.onConnectionError?.(error)
     })
+  }
+
+  /** Whether the connection is up (false while node-redis reconnects). */
+  get ready(): boolean {
+    return this.client.isReady
   }
 
   /** Sends one command; replies come as Buffers (bulk strings), numbers, arrays and null. */

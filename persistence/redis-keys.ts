@@ -9,6 +9,10 @@
  * - `…:versions` list of version records (JSON; version n at index n-1), `…:deltas` list of their deltas,
  *   `…:head` string: the latest version's snapshot
  * - `…:lock`    string: the token of the node compacting the document (SET NX PX)
+ * - `<ns>:v1:node:<id>`            string with an expiry: a live node's heartbeat (cluster relay)
+ *
+ * One Pub/Sub channel per document, `<ns>:v1:doc:{<escaped>}:room` (channels are not keys): the
+ * scripts publish each entry they append on it, for the cluster relay (server/cluster.ts).
  *
  * The escaped name sits in a hash tag (`{…}`), so one document's keys hash to one Redis Cluster slot
  * and a script can touch them together. Escaping (percent-encoding of `%`, `{`, `}`, `:`, the glob
@@ -32,6 +36,8 @@ export interface DocKeys {
   readonly deltas: string
   readonly head: string
   readonly lock: string
+  /** The Pub/Sub channel the document's appends (and its nodes' awareness) are published on. */
+  readonly channel: string
 }
 
 /** ASCII characters escaped: `%`, the hash tag's braces, the separator, glob characters. */
@@ -90,7 +96,13 @@ export function docKeys(namespace: string, name: string): DocKeys {
     deltas: `${base}deltas`,
     head: `${base}head`,
     lock: `${base}lock`,
+    channel: `${base}room`,
   }
+}
+
+/** The heartbeat key of node `nodeId` under `namespace`. */
+export function nodeKey(namespace: string, nodeId: string): string {
+  return `${namespace}:${LAYOUT}:node:${escapeName(nodeId)}`
 }
 
 /** Every key of `namespace`, as a SCAN pattern (`namespace` itself must hold no glob character). */

@@ -42,6 +42,10 @@ local function ensure(meta, index, escaped, gen, now)
   redis.call('ZADD', index, 0, escaped)
   return gen, 1
 end
+-- Tells the cluster relay about an entry: 'u<id> <prev> <node>', a newline, then the update.
+local function announce(channel, id, prev, node, update)
+  redis.call('PUBLISH', channel, 'u' .. id .. ' ' .. prev .. ' ' .. node .. '\\n' .. update)
+end
 -- Recounts the records and bytes stored (the state, then each entry's update).
 local function recount(meta, log, state)
   local records, bytes = 0, 0
@@ -62,7 +66,8 @@ end
 
 /**
  * Appends updates. KEYS: meta, log, index. ARGV: escaped name, node, now, a new generation (used
- * if the document is created), then the updates.
+ * if the document is created), the document's channel, then the updates. Each entry is published
+ * on the channel with the id of the one before it (so a listener sees when it missed one).
  * Returns `{gen, prev, last, created}`: `prev` the document's last entry id before these, `last`
  * the id of the last one added.
  */
@@ -74,11 +79,13 @@ local meta, log, index = KEYS[1], KEYS[2], KEYS[3]
 local gen, created = ensure(meta, index, ARGV[1], ARGV[4], ARGV[3])
 local prev = redis.call('HGET', meta, 'last') or '0-0'
 local last, bytes = prev, 0
-for i = 5, #ARGV do
-  last = redis.call('XADD', log, '*', 'u', ARGV[i], 'n', ARGV[2])
+for i = 6, #ARGV do
+  local id = redis.call('XADD', log, '*', 'u', ARGV[i], 'n', ARGV[2])
+  announce(ARGV[5], id, last, ARGV[2], ARGV[i])
+  last = id
   bytes = bytes + #ARGV[i]
 end
-local count = #ARGV - 4
+local count = #ARGV - 5
 redis.call('HINCRBY', meta, 'records', count)
 redis.call('HINCRBY', meta, 'bytes', bytes)
 redis.call('HINCRBY', meta, 'updates', count)
@@ -91,7 +98,7 @@ return {gen, prev, last, created}
  * Compacts. KEYS: meta, log, state, lock, index. ARGV: escaped name, node, now, a new generation,
  * the generation the caller knows (`?`: none, `` : the document did not exist), `included` (every
  * entry up to it is in the state), the id after it, `unsure` (`1`: the state may hold what no entry
- * holds), the caller's lock token, the state.
+ * holds), the caller's lock token, the state, the document's channel.
  *
  * - Another node's lock is held: `{'busy'}`, nothing written (our own lock is released first thing:
  *   the script is atomic, so the lock has done its work once it runs).
@@ -131,6 +138,7 @@ if matches and ARGV[8] == '0' then
   mode = 'compacted'
 else
   entry = redis.call('XADD', log, '*', 'u', ARGV[10], 'n', ARGV[2])
+  announce(ARGV[11], entry, prev, ARGV[2], ARGV[10])
   redis.call('HSET', meta, 'last', entry)
   if matches then redis.call('XTRIM', log, 'MINID', ARGV[7]) end
 end
@@ -221,7 +229,10 @@ return id
 `,
 )
 
-/** Deletes a document. KEYS: its keys, then the index. ARGV: escaped name. */
+/**
+ * Deletes a document. KEYS: its keys, then the index. ARGV: escaped name, its channel, node.
+ * Publishes `d<node>` on the channel: other nodes close the document's connections.
+ */
 export const DELETE = script(
   'delete',
   'allow-oom',
@@ -229,6 +240,7 @@ export const DELETE = script(
 local index = table.remove(KEYS)
 redis.call('DEL', unpack(KEYS))
 redis.call('ZREM', index, ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'd' .. ARGV[3])
 return 1
 `,
 )

@@ -160,6 +160,10 @@ export interface LogRead {
 /** A DocStore on Redis, with what the cluster relay needs on top. */
 export interface RedisDocStore extends DocStore {
   readonly nodeId: string
+  /** The settings the store was opened with (its connection's, for the cluster relay's own). */
+  readonly settings: Readonly<RedisStoreSettings>
+  /** Whether the store's connection to Redis is up (false while it reconnects). */
+  readonly connected: boolean
   /**
    * For the cluster relay: the entries of `name` after entry `afterId` (`0-0`: from the start), at
    * most `limit` (default 1000), and the compacted state when entries after `afterId` are only in
@@ -189,8 +193,9 @@ export interface RedisDocStore extends DocStore {
   forget(name: string): void
 }
 
-type Settings = Required<Omit<RedisStoreOptions, 'onConnectionError'>> &
+export type RedisStoreSettings = Required<Omit<RedisStoreOptions, 'onConnectionError'>> &
   Pick<RedisStoreOptions, 'onConnectionError'>
+type Settings = RedisStoreSettings
 
 /** Wait between two attempts at another node's compaction lock, in ms (plus as much at random). */
 const LOCK_RETRY_MS = 20
@@ -228,8 +233,11 @@ function validate(options: RedisStoreOptions): Settings {
   }
   if (typeof settings.url !== 'string' || settings.url === '')
     throw new RangeError(`url: expected a redis:// URL, got ${JSON.stringify(settings.url)}`)
-  if (typeof settings.nodeId !== 'string' || settings.nodeId === '' || settings.nodeId.length > 200)
-    throw new RangeError(`nodeId: expected 1 to 200 characters, got ${JSON.stringify(settings.nodeId)}`)
+  // Printable ASCII without spaces: it is a field of the messages the scripts publish.
+  if (typeof settings.nodeId !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(settings.nodeId))
+    throw new RangeError(
+      `nodeId: expected 1 to 200 printable ASCII characters without spaces, got ${JSON.stringify(settings.nodeId)}`,
+    )
   if (typeof settings.namespace !== 'string' || !/^[A-Za-z0-9_.:-]{1,100}$/.test(settings.namespace))
     throw new RangeError(
       `namespace: expected letters, digits and _.:-, got ${JSON.stringify(settings.namespace)}`,
@@ -258,11 +266,15 @@ class RedisStore implements RedisDocStore {
 
   constructor(
     private readonly redis: RedisConnection,
-    private readonly settings: Settings,
+    readonly settings: Settings,
   ) {
     this.nodeId = settings.nodeId
     this.index = indexKey(settings.namespace)
     this.docs = new DocQueues(settings.namespace, (doc, batch) => this.send(doc, batch))
+  }
+
+  get connected(): boolean {
+    return this.redis.ready
   }
 
   load(name: string): Promise<LoadedDoc> {
@@ -310,7 +322,7 @@ class RedisStore implements RedisDocStore {
         await this.redis.eval(
           DELETE,
           [keys.meta, keys.log, keys.state, keys.versions, keys.deltas, keys.head, keys.lock, this.index],
-          [keys.escaped],
+          [keys.escaped, keys.channel, this.nodeId],
         )
       } catch (cause) {
         throw this.redis.failure('TANDEM_ERR_STORE_WRITE', `cannot delete ${JSON.stringify(name)}`, cause)
@@ -484,7 +496,7 @@ class RedisStore implements RedisDocStore {
       const reply = await this.redis.eval(
         APPEND,
         [keys.meta, keys.log, this.index],
-        [keys.escaped, this.nodeId, String(Date.now()), newGeneration(), ...batch.updates],
+        [keys.escaped, this.nodeId, String(Date.now()), newGeneration(), keys.channel, ...batch.updates],
         deadline,
       )
       const [gen, prev, last, created] = asArray(reply, 'append')
@@ -523,7 +535,10 @@ class RedisStore implements RedisDocStore {
         if (locked !== null) {
           const args = [keys.escaped, this.nodeId, String(Date.now()), newGeneration(), ...compactionArgs(at)]
           const keyList = [keys.meta, keys.log, keys.state, keys.lock, this.index]
-          reply = asArray(await this.redis.eval(COMPACT, keyList, [...args, token, state]), 'compact')
+          reply = asArray(
+            await this.redis.eval(COMPACT, keyList, [...args, token, state, keys.channel]),
+            'compact',
+          )
         }
       } catch (cause) {
         this.redis.eval(RELEASE, [keys.lock], [token]).catch(noop)

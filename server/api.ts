@@ -33,7 +33,7 @@ import {
 import { BACKUP_TYPE, encodeRecords } from '../persistence/backup.js'
 import type { Author, DocMeta, DocStore, VersionRecord } from '../persistence/store.js'
 import { type Access, AuthError, type Authenticate, tokenOf } from './auth.js'
-import { CloseCode, ConnectionError, type ErrorCode, HttpError } from './errors.js'
+import { CloseCode, ConnectionError, documentDeleted, type ErrorCode, HttpError } from './errors.js'
 import { checkOrigin, checkRoomName, sendJson } from './http.js'
 import type { KeyedRateLimit } from './limits.js'
 import type { Room } from './room.js'
@@ -392,10 +392,7 @@ function change(room: Room, content: Node | Uint8Array): void {
 async function remove(res: ServerResponse, name: string, deps: ApiDeps): Promise<void> {
   const loaded = deps.rooms.loaded(name) !== undefined
   if (!loaded && (await deps.store.info(name)) === null) throw notFound(`no document ${JSON.stringify(name)}`)
-  await deps.rooms.evict(
-    name,
-    new ConnectionError('TANDEM_ERR_DOCUMENT_DELETED', CloseCode.Deleted, 'document deleted'),
-  )
+  await deps.rooms.evict(name, documentDeleted())
   // In the same turn as the eviction: a connection arriving next loads what the delete left.
   await deps.store.delete(name)
   res.writeHead(204, { 'cache-control': 'no-store' }).end()

@@ -40,6 +40,8 @@ export type ErrorCode =
   | 'TANDEM_ERR_NOT_SAVED'
   | 'TANDEM_ERR_DOCUMENT_DELETED'
   | 'TANDEM_ERR_CONFLICT'
+  | 'TANDEM_ERR_CLUSTER_MESSAGE'
+  | 'TANDEM_ERR_REDIS_CONNECTION'
 
 /** Base class of the errors Tandem throws or closes connections with. */
 export class TandemError extends Error {
@@ -77,6 +79,11 @@ export class ConnectionError extends TandemError {
 /** Bytes that do not decode as what they claim to be (close 1007); `what` says which. */
 export function invalidPayload(what: string, cause: unknown): ConnectionError {
   return new ConnectionError('TANDEM_ERR_INVALID_UPDATE', CloseCode.InvalidPayload, what, { cause })
+}
+
+/** The document was deleted (through the API, here or on another node): close 4410. */
+export function documentDeleted(): ConnectionError {
+  return new ConnectionError('TANDEM_ERR_DOCUMENT_DELETED', CloseCode.Deleted, 'document deleted')
 }
 
 /** A refused HTTP request or upgrade: answered with `status` before any WebSocket exists. */

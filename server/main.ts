@@ -26,6 +26,10 @@ Server options (flags win over environment variables):
   --data-dir <path>      LevelDB data directory                  env DATA_DIR   default ./data
   --fsync                sync every write to disk (power-loss    env FSYNC=1    default off
                          durability; costs throughput)
+  --redis-url <url>      cluster mode: documents in this Redis,   env REDIS_URL
+                         shared live with every node on it
+                         (redis[s]://[[user]:password@]host[:port][/db]; replaces --data-dir)
+  --node-id <id>         cluster mode: this node's id in Redis    env NODE_ID    default random
   --static-dir <path>    built editor to serve, "" for none      env STATIC_DIR default the
                          (relative to the current directory)     package's built editor
   --log-level <level>    ${LOG_LEVELS.join('|')}   env LOG_LEVEL  default info
@@ -81,6 +85,8 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
       host: { type: 'string' },
       'data-dir': { type: 'string' },
       fsync: { type: 'boolean' },
+      'redis-url': { type: 'string' },
+      'node-id': { type: 'string' },
       'static-dir': { type: 'string' },
       'log-level': { type: 'string' },
       'max-message-bytes': { type: 'string' },
@@ -149,6 +155,8 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
     host: values.host ?? env.HOST ?? DEFAULTS.host,
     dataDir: values['data-dir'] ?? env.DATA_DIR ?? DEFAULTS.dataDir,
     fsync: values.fsync ?? env.FSYNC === '1',
+    redisUrl: values['redis-url'] ?? (env.REDIS_URL || null),
+    nodeId: values['node-id'] ?? (env.NODE_ID || undefined),
     staticDir: staticDir === '' ? null : staticDir,
     logLevel: logLevel as LogLevel,
     maxMessageBytes: integer('max-message-bytes', values['max-message-bytes']),
@@ -275,7 +283,7 @@ async function serve(argv: readonly string[]): Promise<void> {
       process.exit(2)
     }
     if (error instanceof StoreError) {
-      process.stderr.write(`tandem: --data-dir: ${error.message}\n`)
+      process.stderr.write(`tandem: ${options.redisUrl ? '--redis-url' : '--data-dir'}: ${error.message}\n`)
       process.exit(1)
     }
     const code = (error as NodeJS.ErrnoException).code
@@ -289,7 +297,10 @@ async function serve(argv: readonly string[]): Promise<void> {
   }
   const scheme = options.tls ? 'https' : 'http'
   server.log.info(
-    { url: `${scheme}://${options.host}:${server.port}`, dataDir: options.dataDir },
+    {
+      url: `${scheme}://${options.host}:${server.port}`,
+      ...(options.redisUrl ? {} : { dataDir: options.dataDir }),
+    },
     'tandem ready',
   )
   let stopping = false

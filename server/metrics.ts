@@ -12,6 +12,10 @@ export class Stats {
   messagesOut = 0
   bytesIn = 0
   bytesOut = 0
+  /** Cluster mode: messages and bytes heard from Redis Pub/Sub, and catch-ups from the store. */
+  clusterMessagesIn = 0
+  clusterBytesIn = 0
+  clusterCatchUps = 0
   readonly errors = new Map<ErrorCode | string, number>()
 
   countError(code: ErrorCode | string): void {
@@ -25,8 +29,15 @@ export interface Metrics {
   observeWrite(stage: BatchInfo['stage'], durationMs: number, failed: boolean): void
 }
 
-/** Builds the `/metrics` registry over `stats` and the live room count. */
-export function createMetrics(stats: Stats, roomsLoaded: () => number): Metrics {
+export interface Gauges {
+  /** Documents in memory. */
+  readonly roomsLoaded: () => number
+  /** Cluster mode: whether Redis is reachable (null on a single node: no such metric). */
+  readonly redisUp: (() => boolean) | null
+}
+
+/** Builds the `/metrics` registry over `stats` and the live gauges. */
+export function createMetrics(stats: Stats, { roomsLoaded, redisUp }: Gauges): Metrics {
   const registry = new Registry()
   const registers = [registry]
   const fromStats = (name: string, help: string, read: () => number) =>
@@ -55,6 +66,31 @@ export function createMetrics(stats: Stats, roomsLoaded: () => number): Metrics 
       this.set(roomsLoaded())
     },
   })
+  if (redisUp) {
+    new Gauge({
+      name: 'tandem_redis_up',
+      help: 'Cluster mode: 1 while this node reaches Redis (store and relay), 0 while it reconnects.',
+      registers,
+      collect() {
+        this.set(redisUp() ? 1 : 0)
+      },
+    })
+    fromStats(
+      'tandem_cluster_messages_received_total',
+      'Cluster mode: messages heard from other nodes (and own appends) on Redis Pub/Sub.',
+      () => stats.clusterMessagesIn,
+    )
+    fromStats(
+      'tandem_cluster_bytes_received_total',
+      'Cluster mode: bytes of those messages.',
+      () => stats.clusterBytesIn,
+    )
+    fromStats(
+      'tandem_cluster_catch_ups_total',
+      'Cluster mode: reads of a document log after a missed message or a reconnection.',
+      () => stats.clusterCatchUps,
+    )
+  }
   fromStats('tandem_messages_received_total', 'WebSocket messages received.', () => stats.messagesIn)
   fromStats('tandem_messages_sent_total', 'WebSocket messages sent.', () => stats.messagesOut)
   fromStats('tandem_bytes_received_total', 'WebSocket payload bytes received.', () => stats.bytesIn)

@@ -21,7 +21,17 @@ export interface ServerOptions {
   readonly dataDir?: string
   /** A document store to use instead of the LevelDB one in `dataDir`; Tandem closes it on `close()`. */
   readonly store?: DocStore
-  /** Sync every write batch to disk (power-loss durability). Default false (crash durability). */
+  /**
+   * Cluster mode: store documents in this Redis (`redis[s]://[[user]:password@]host[:port][/db]`)
+   * and share them live with every node on it, instead of LevelDB in `dataDir`. Default null.
+   */
+  readonly redisUrl?: string | null
+  /** Cluster mode: this node's id in Redis (printable ASCII, no spaces). Default: a random UUID. */
+  readonly nodeId?: string
+  /**
+   * Sync every write batch to disk (power-loss durability). Default false (crash durability). In
+   * cluster mode Redis does the writing: this checks that it runs with `appendfsync always`.
+   */
   readonly fsync?: boolean
   /** Directory of the built editor to serve over HTTP; `null` serves none. Default `null`. */
   readonly staticDir?: string | null
@@ -106,13 +116,22 @@ export interface ServerOptions {
   readonly versionIntervalMs?: number
 }
 
-type Nullable = 'httpServer' | 'store' | 'logger' | 'staticDir' | 'allowedOrigins' | 'tls' | 'authenticate'
-type Absent = 'authSecret' | 'authPublicKey' | 'authJwks'
+type Nullable =
+  | 'httpServer'
+  | 'store'
+  | 'redisUrl'
+  | 'logger'
+  | 'staticDir'
+  | 'allowedOrigins'
+  | 'tls'
+  | 'authenticate'
+type Absent = 'authSecret' | 'authPublicKey' | 'authJwks' | 'nodeId'
 
 export type ResolvedOptions = Required<Omit<ServerOptions, Nullable | Absent>> &
   Pick<ServerOptions, Absent> & {
     readonly httpServer: HttpServer | null
     readonly store: DocStore | null
+    readonly redisUrl: string | null
     readonly logger: Logger | null
     readonly staticDir: string | null
     readonly allowedOrigins: readonly string[] | null
@@ -126,6 +145,7 @@ export const DEFAULTS = {
   httpServer: null,
   dataDir: './data',
   store: null,
+  redisUrl: null,
   fsync: false,
   staticDir: null,
   logLevel: 'warn',
@@ -201,6 +221,24 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   }
   if (typeof resolved.host !== 'string' || resolved.host.length === 0) {
     throw new OptionsError('host', `host must be a non-empty string, got ${JSON.stringify(resolved.host)}`)
+  }
+  if (resolved.redisUrl !== null) {
+    if (typeof resolved.redisUrl !== 'string' || !/^rediss?:\/\/./.test(resolved.redisUrl)) {
+      throw new OptionsError(
+        'redisUrl',
+        `redisUrl must be a redis:// or rediss:// URL, got ${JSON.stringify(resolved.redisUrl)}`,
+      )
+    }
+    if (resolved.store !== null) throw new OptionsError('redisUrl', 'use redisUrl or store, not both')
+  }
+  if (
+    resolved.nodeId !== undefined &&
+    (typeof resolved.nodeId !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(resolved.nodeId))
+  ) {
+    throw new OptionsError(
+      'nodeId',
+      `nodeId must be 1 to 200 printable ASCII characters without spaces, got ${JSON.stringify(resolved.nodeId)}`,
+    )
   }
   if (resolved.store === null && (typeof resolved.dataDir !== 'string' || resolved.dataDir.length === 0)) {
     throw new OptionsError(

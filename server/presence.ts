@@ -30,7 +30,20 @@ export interface PresenceOptions {
   readonly maxAwarenessBytes: number
   /** A connection's own changes go back to it only after this long without a frame (see flush). */
   readonly keepaliveMs: number
+  /**
+   * Cluster mode: gets, once per window, a frame of the changes this node's connections made (never
+   * what came from other nodes), for the other nodes.
+   */
+  readonly publish?: (frame: Uint8Array) => void
 }
+
+/** Another server node, which announced the states of its own connections (cluster mode). */
+export class Peer {
+  constructor(readonly node: string) {}
+}
+
+/** Who announced a client ID: a connection here, or another node. */
+type Owner = Connection | Peer
 
 /**
  * What the room knows of one awareness client ID. Kept for FORGET_AFTER_MS after it leaves, so
@@ -43,8 +56,8 @@ interface Client {
   entry: string | null
   /** performance.now() of its last change, for the outdated-state sweep. */
   updatedAt: number
-  /** The connection that announced it: no one else may speak for it. */
-  owner: Connection | null
+  /** The connection (or node) that announced it: no other connection may speak for it. */
+  owner: Owner | null
 }
 
 /**
@@ -58,6 +71,8 @@ interface Client {
 export class Presence {
   private readonly clients = new Map<number, Client>()
   private readonly changed = new Set<number>()
+  /** Of those, the ones whose latest change came from another node (not published back). */
+  private readonly fromPeers = new Set<number>()
   private timer: NodeJS.Timeout | null = null
   private sweeper: NodeJS.Timeout | null = null
   private destroyed = false
@@ -116,7 +131,10 @@ export class Presence {
       kept.push(entry)
       const owner = client?.owner ?? null
       if (owner === null) fresh++
-      else if (owner !== connection) {
+      else if (owner instanceof Peer) {
+        // The client moved here from another node (its old socket there not closed yet).
+        fresh++
+      } else if (owner !== connection) {
         // A client back on a new socket while its old one hangs on silently (a network switch):
         // if the old one is gone, it fails this ping and leaves, taking its states with it, and
         // the client's next change (a cursor move, or its renewal within 15 s) is taken here.
@@ -136,7 +154,47 @@ export class Presence {
         `more than ${MAX_AWARENESS_IDS_PER_CONNECTION} awareness clients on one connection`,
       )
     }
+    this.store(kept, connection)
+  }
+
+  /**
+   * Applies an awareness update another node published: the states of its connections, checked
+   * there. Newer clocks win, as from a connection.
+   */
+  applyRemote(peer: Peer, update: Uint8Array): void {
+    const kept: AwarenessEntry[] = []
+    for (const entry of awarenessEntries(update)) {
+      const client = this.clients.get(entry.clientId)
+      if (!client && isRemoval(entry.state)) continue
+      const clock = client?.clock ?? 0
+      if (entry.clock > clock || (entry.clock === clock && client?.entry != null && isRemoval(entry.state)))
+        kept.push(entry)
+    }
+    if (kept.length > 0) this.store(kept, peer)
+  }
+
+  /** Removes every state `peer` announced (the node stopped, or died), without publishing it. */
+  dropPeer(peer: Peer): void {
+    for (const [id, client] of this.clients) {
+      if (client.owner !== peer) continue
+      client.owner = null
+      this.remove(id, client)
+      this.fromPeers.add(id)
+    }
+  }
+
+  /** A frame of the states this node's connections announced (for a node that asks), or null. */
+  localStates(): Uint8Array | null {
+    const entries: string[] = []
+    for (const client of this.clients.values())
+      if (client.entry !== null && client.owner !== null && !(client.owner instanceof Peer))
+        entries.push(client.entry)
+    return entries.length > 0 ? encodeAwarenessEntries(entries) : null
+  }
+
+  private store(kept: readonly AwarenessEntry[], owner: Owner): void {
     const now = performance.now()
+    const remote = owner instanceof Peer
     for (const { clientId, clock, state, bytes } of kept) {
       let client = this.clients.get(clientId)
       if (!client) {
@@ -151,13 +209,15 @@ export class Presence {
         client.owner = null
       } else {
         client.entry = entryText(bytes)
-        client.owner = connection
+        client.owner = owner
         if (!this.sweeper) {
           this.sweeper = setInterval(this.sweep, SWEEP_MS)
           this.sweeper.unref()
         }
       }
       this.changed.add(clientId)
+      if (remote) this.fromPeers.add(clientId)
+      else this.fromPeers.delete(clientId)
     }
     this.scheduleFlush()
   }
@@ -177,6 +237,13 @@ export class Presence {
     const changed = [...this.changed]
     this.changed.clear()
     const frame = encodeAwarenessEntries(changed.map((id) => this.entryOf(id)))
+    const { publish } = this.options
+    if (publish) {
+      const local = changed.filter((id) => !this.fromPeers.has(id))
+      this.fromPeers.clear()
+      if (local.length === changed.length) publish(frame)
+      else if (local.length > 0) publish(encodeAwarenessEntries(local.map((id) => this.entryOf(id))))
+    }
     // A frame of one connection's own states is no news to it. It goes back only as a keepalive:
     // the stock client drops a connection that hears nothing for 30 s, and renews its own state
     // every 15 s, so the echo reaches a client that is alone or has not heard from us lately.
@@ -215,6 +282,8 @@ export class Presence {
     let remembered = false
     for (const [id, client] of this.clients) {
       if (client.entry !== null && client.updatedAt <= now - outdatedTimeout) {
+        // Every node sweeps the states it holds: a peer's removal is not published.
+        if (client.owner instanceof Peer) this.fromPeers.add(id)
         client.owner = null
         this.remove(id, client)
       }
@@ -271,7 +340,7 @@ export class Presence {
     let author: Connection | null = null
     for (const id of ids) {
       const owner = this.clients.get(id)?.owner ?? null
-      if (owner === null || (author !== null && owner !== author)) return null
+      if (owner === null || owner instanceof Peer || (author !== null && owner !== author)) return null
       author = owner
     }
     return author

@@ -23,8 +23,24 @@ export interface RoomEvents {
   onPersistError(room: Room, error: unknown): void
 }
 
+/**
+ * What connects the rooms of this node to the other nodes of a cluster (server/cluster.ts); null
+ * on a single node.
+ */
+export interface Relay {
+  /** Starts hearing `name`'s updates; called before its document is read from the store. */
+  open(name: string): Promise<void>
+  /** `room` is in memory: applies what was heard since open(), and from now on. */
+  attach(room: Room): void
+  /** The room `name` left memory, or failed to load: stops hearing it. */
+  close(name: string): void
+  /** Shares a frame of the awareness changes this node's connections made. */
+  publishAwareness(room: Room, frame: Uint8Array): void
+}
+
 export interface RoomOptions {
   readonly store: DocStore
+  readonly relay: Relay | null
   readonly stats: Stats
   readonly log: Logger
   readonly compactAfterRecords: number
@@ -41,6 +57,15 @@ export interface RoomOptions {
 
 /** A client's document update, as a sync step 2 or an update message. */
 type UpdateMessage = Extract<Message, { kind: 'sync-step2' | 'sync-update' }>
+
+/** An update being applied: its bytes, and the frame that carries it when it can be relayed as is. */
+interface Incoming {
+  readonly update: Uint8Array
+  readonly frame: Uint8Array | null
+}
+
+/** The origin of a transaction applying what another node stored (cluster mode). */
+const FROM_PEER = Symbol('from another node')
 
 /** A frame waiting for the store write it depends on. */
 interface Pending {
@@ -99,8 +124,8 @@ export class Room implements MessageSink {
   private lastWrite: Promise<void> = Promise.resolve()
   private lastAppend: Promise<void> = this.lastWrite
   private readonly pending: Pending[] = []
-  /** The client's message being applied, when nothing was pending before it. */
-  private incoming: UpdateMessage | null = null
+  /** The update being applied, when nothing was pending before it. */
+  private incoming: Incoming | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
   private failures = 0
   private dirty = false
@@ -118,10 +143,12 @@ export class Room implements MessageSink {
     this.records = stored.length
     this.compactedBytes = stored[0]?.byteLength ?? 0
     for (let i = 1; i < stored.length; i++) this.appendedBytes += (stored[i] as Uint8Array).byteLength
+    const { relay } = options
     this.presence = new Presence(this.connections, {
       flushMs: options.awarenessFlushMs,
       keepaliveMs: options.keepaliveMs,
       maxAwarenessBytes: options.maxAwarenessBytes,
+      publish: relay ? (frame) => relay.publishAwareness(this, frame) : undefined,
     })
     if (stored.length > 0) {
       this.doc.transact(() => {
@@ -250,17 +277,24 @@ export class Room implements MessageSink {
     return name === undefined ? { id: user.id } : { id: user.id, name }
   }
 
+  /**
+   * Applies an update another node stored (cluster mode): relayed to this node's connections like
+   * any, never stored again, counted toward compaction (it is in the store's log). Throws on bytes
+   * that are no Yjs update.
+   */
+  applyStored(update: Uint8Array): void {
+    assertYjsUpdate(update)
+    this.apply(update, null, FROM_PEER)
+  }
+
   private applyUpdate(connection: Connection, message: UpdateMessage): void {
     const store = this.doc.store
     // Parse it whole first: bytes that break halfway must not leave half an update applied.
     assertYjsUpdate(message.update)
     try {
-      if (store.pendingStructs === null && store.pendingDs === null) this.incoming = message
-      Y.applyUpdate(this.doc, message.update, connection)
+      this.apply(message.update, message.kind === 'sync-update' ? message.frame : null, connection)
     } catch (cause) {
       throw invalidPayload('invalid document update', cause)
-    } finally {
-      this.incoming = null
     }
     // Parts whose dependencies are missing wait in memory (never stored or relayed); bound them.
     const pending = (store.pendingStructs?.update.byteLength ?? 0) + (store.pendingDs?.byteLength ?? 0)
@@ -272,6 +306,16 @@ export class Room implements MessageSink {
         CloseCode.PolicyViolation,
         `updates waiting for missing changes exceed ${this.options.maxPendingUpdateBytes} bytes`,
       )
+    }
+  }
+
+  private apply(update: Uint8Array, frame: Uint8Array | null, origin: Connection | typeof FROM_PEER): void {
+    const store = this.doc.store
+    try {
+      if (store.pendingStructs === null && store.pendingDs === null) this.incoming = { update, frame }
+      Y.applyUpdate(this.doc, update, origin)
+    } finally {
+      this.incoming = null
     }
   }
 
@@ -288,14 +332,19 @@ export class Room implements MessageSink {
     const update = sent
       ? sent.update
       : Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(transaction.beforeState))
-    const frame = sent?.kind === 'sync-update' ? sent.frame : encodeUpdate(update)
-    const from = transaction.origin instanceof Connection ? transaction.origin : null
-    const written = this.followAppend(this.options.store.append(this.name, update))
+    const frame = sent?.frame ?? encodeUpdate(update)
     this.records++
     this.appendedBytes += update.byteLength
-    if (from) from.lastWrite = written
-    this.history.changed(from)
-    this.sendDurable(frame, update, null, from)
+    const from = transaction.origin instanceof Connection ? transaction.origin : null
+    if (transaction.origin === FROM_PEER) {
+      // Stored by the node that received it; its versions record it there.
+      this.sendDurable(frame, update, null, null)
+    } else {
+      const written = this.followAppend(this.options.store.append(this.name, update))
+      if (from) from.lastWrite = written
+      this.history.changed(from)
+      this.sendDurable(frame, update, null, from)
+    }
     this.options.events.onChange(this, update, from)
     if (this.shouldCompact() && !this.compactTimer) {
       // Off the hot path: after the messages already read in this turn.

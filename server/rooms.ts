@@ -133,6 +133,7 @@ export class Rooms {
     this.holds.delete(room)
     for (const connection of [...room.connections]) connection.fail(error)
     room.destroy()
+    this.options.relay?.close(name)
     this.events.onUnloaded(name)
   }
 
@@ -166,6 +167,7 @@ export class Rooms {
       }
       this.rooms.delete(room.name)
       room.destroy()
+      this.options.relay?.close(room.name)
       this.events.onUnloaded(room.name)
     })()
     this.unloads.set(room, unloading)
@@ -193,8 +195,14 @@ export class Rooms {
     )
   }
 
+  /**
+   * Reads the document and makes its room. In a cluster the room hears the other nodes' updates
+   * from before the read on, and applies those the read missed before anyone joins it.
+   */
   private load(name: string, waiters: Connection[]): Loading {
-    const room = this.options.store.load(name).then(
+    const { store, relay } = this.options
+    const read = relay ? relay.open(name).then(() => store.load(name)) : store.load(name)
+    const room = read.then(
       (stored) => {
         this.loading.delete(name)
         let loaded: Room
@@ -205,6 +213,7 @@ export class Rooms {
           return null
         }
         this.rooms.set(name, loaded)
+        relay?.attach(loaded)
         this.events.onLoaded(loaded)
         // Synchronously with the insertion: no unload can slip in between.
         if (loading.holds > 0) this.holds.set(loaded, loading.holds)
@@ -226,6 +235,7 @@ export class Rooms {
   }
 
   private failLoad(name: string, waiters: readonly Connection[], error: unknown): void {
+    this.options.relay?.close(name)
     this.events.onLoadFailed(name, error)
     for (const waiter of waiters) waiter.close(CloseCode.InternalError, 'document could not be loaded')
   }

@@ -13,11 +13,13 @@ import { type Logger, pino } from 'pino'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { createNodeDom, type NodeDom } from '../content/dom-node.js'
 import { openLevelStore } from '../persistence/level.js'
+import { openRedisStore, redactUrl } from '../persistence/redis.js'
 import type { DocStore } from '../persistence/store.js'
 import type { ApiDeps } from './api.js'
 import { AuthError, type Authenticate, jwtAuthenticator, tokenOf } from './auth.js'
+import { type Cluster, openCluster } from './cluster.js'
 import { Connection, type ConnectionOptions, FrameHeaders } from './connection.js'
-import { CloseCode, ConnectionError, HttpError, OptionsError } from './errors.js'
+import { CloseCode, ConnectionError, documentDeleted, HttpError, OptionsError } from './errors.js'
 import {
   checkOrigin,
   clientAddress,
@@ -70,6 +72,8 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   private readonly perIp: ConnectionCounter
   private sharedConnectionOptions: ConnectionOptions | null = null
   private store: DocStore | null = null
+  /** Cluster mode: the relay between this node's rooms and the other nodes'. */
+  private cluster: Cluster | null = null
   private rooms: Rooms | null = null
   private api: ApiDeps | null = null
   /** The DOM the HTTP API converts HTML with, made at its first use. */
@@ -83,7 +87,10 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     super()
     this.options = resolveOptions(options)
     this.log = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'tandem' } })
-    this.metrics = createMetrics(this.stats, () => this.rooms?.size ?? 0)
+    this.metrics = createMetrics(this.stats, {
+      roomsLoaded: () => this.rooms?.size ?? 0,
+      redisUp: this.options.redisUrl === null ? null : () => this.cluster?.status().ok ?? false,
+    })
     this.staticFiles = this.options.staticDir === null ? null : new StaticFiles(this.options.staticDir)
     this.wss = new WebSocketServer({
       noServer: true,
@@ -184,6 +191,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     this.rooms = new Rooms(
       {
         store,
+        relay: this.cluster,
         stats: this.stats,
         log: this.log,
         compactAfterRecords: this.options.compactAfterRecords,
@@ -255,6 +263,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
           })
         })
       } catch (error) {
+        await this.cluster?.stop()
         await store.close()
         throw error
       }
@@ -273,6 +282,35 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   }
 
   private async openStore(): Promise<DocStore> {
+    const { redisUrl } = this.options
+    if (redisUrl !== null) {
+      let lastWarning = 0
+      const store = await openRedisStore({
+        url: redisUrl,
+        nodeId: this.options.nodeId,
+        // node-redis reports every failed reconnection attempt: one line per 30 s is enough.
+        onConnectionError: (error) => {
+          this.stats.countError('TANDEM_ERR_REDIS_CONNECTION')
+          if (performance.now() - lastWarning < 30_000) return
+          lastWarning = performance.now()
+          this.log.warn({ err: error, redis: redactUrl(redisUrl) }, 'Redis connection lost; reconnecting')
+        },
+      })
+      try {
+        this.cluster = await openCluster({
+          store,
+          log: this.log,
+          stats: this.stats,
+          fsync: this.options.fsync,
+          onDeleted: (name) => void this.rooms?.evict(name, documentDeleted()),
+        })
+      } catch (error) {
+        await store.close()
+        throw error
+      }
+      this.log.info({ redis: redactUrl(redisUrl), node: store.nodeId }, 'cluster mode: documents in Redis')
+      return store
+    }
     return openLevelStore({
       dir: this.options.dataDir,
       fsync: this.options.fsync,
@@ -285,9 +323,12 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   }
 
   private health(): { ok: boolean } & Record<string, unknown> {
+    const redis = this.cluster?.status() ?? { ok: true }
     return {
-      ok: this.closing === null,
-      status: this.closing === null ? 'ok' : 'closing',
+      ok: this.closing === null && redis.ok,
+      status: this.closing !== null ? 'closing' : redis.ok ? 'ok' : 'redis-unavailable',
+      ...(redis.reason === undefined ? {} : { reason: redis.reason }),
+      ...(this.cluster ? { node: this.cluster.nodeId } : {}),
       rooms: this.rooms?.size ?? 0,
       connections: this.stats.connections,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -442,6 +483,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       this.rooms?.leave(connection)
     }
     await this.rooms?.drain()
+    await this.cluster?.stop()
     await this.store?.close()
     await this.dom?.close()
     // Peers had the time of the flush to answer the close frame; drop the rest.
