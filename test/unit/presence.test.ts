@@ -5,7 +5,7 @@ import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import type { Connection } from '../../server/connection.js'
 import { ConnectionError } from '../../server/errors.js'
-import { Presence } from '../../server/presence.js'
+import { Peer as Node, Presence } from '../../server/presence.js'
 
 /**
  * The room side of awareness, fed by real y-protocols Awareness instances and read back by one, so
@@ -160,6 +160,79 @@ describe('presence', () => {
     expect(error).toMatchObject({ closeCode: 1007 })
     presence.flush()
     expect(bob.frames).toEqual([])
+  })
+})
+
+describe('presence across nodes (cluster mode)', () => {
+  let alice: Peer
+  let presence: Presence
+  let published: Uint8Array[]
+  const other = new Node('node-b')
+  beforeEach(() => {
+    vi.useFakeTimers()
+    alice = new Peer()
+    published = []
+    presence = new Presence(new Set([alice.connection]), {
+      flushMs: 30,
+      keepaliveMs: 10_000,
+      maxAwarenessBytes: 65_536,
+      publish: (frame) => published.push(frame),
+    })
+  })
+  afterEach(() => {
+    presence.destroy()
+    vi.useRealTimers()
+  })
+
+  it('publishes what its connections change, never what another node published', () => {
+    const local = new awarenessProtocol.Awareness(new Y.Doc())
+    const remote = new awarenessProtocol.Awareness(new Y.Doc())
+    local.setLocalStateField('user', 'here')
+    remote.setLocalStateField('user', 'there')
+    presence.apply(alice.connection, update(local))
+    presence.applyRemote(other, update(remote))
+    presence.flush()
+    // Alice hears the other node's client; the other nodes hear only Alice's.
+    expect(alice.stateOf(remote)).toEqual({ user: 'there' })
+    expect(published).toHaveLength(1)
+    const heard = new awarenessProtocol.Awareness(new Y.Doc())
+    awarenessProtocol.applyAwarenessUpdate(heard, payload(published[0]!), 'node')
+    expect(heard.getStates().get(local.clientID)).toEqual({ user: 'here' })
+    expect(heard.getStates().has(remote.clientID)).toBe(false)
+    // A node asking for states gets only this node's.
+    const answer = new awarenessProtocol.Awareness(new Y.Doc())
+    awarenessProtocol.applyAwarenessUpdate(answer, payload(presence.localStates()!), 'node')
+    const known = [...answer.getStates().keys()].filter((id) => id !== answer.clientID)
+    expect(known).toEqual([local.clientID])
+  })
+
+  it('removes every state of a node that is gone, without publishing the removal', () => {
+    const remote = new awarenessProtocol.Awareness(new Y.Doc())
+    remote.setLocalStateField('user', 'there')
+    presence.applyRemote(other, update(remote))
+    presence.flush()
+    expect(alice.stateOf(remote)).toEqual({ user: 'there' })
+    presence.dropPeer(other)
+    presence.flush()
+    expect(alice.view.getStates().has(remote.clientID)).toBe(false)
+    expect(published).toEqual([])
+  })
+
+  it('lets a client that moved here from another node take its state over', () => {
+    const moving = new awarenessProtocol.Awareness(new Y.Doc())
+    moving.setLocalStateField('user', 'before')
+    presence.applyRemote(other, update(moving))
+    moving.setLocalStateField('user', 'after')
+    presence.apply(alice.connection, update(moving))
+    presence.flush()
+    expect(alice.stateOf(moving)).toEqual({ user: 'after' })
+    // Now this node's: published, and no longer dropped with the other node.
+    expect(published).toHaveLength(1)
+    presence.dropPeer(other)
+    presence.flush()
+    const eve = new Peer()
+    presence.greet(eve.connection)
+    expect(eve.stateOf(moving)).toEqual({ user: 'after' })
   })
 })
 
