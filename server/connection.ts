@@ -26,7 +26,6 @@ export interface ConnectionOptions {
   readonly onClose: (connection: Connection, code: number) => void
 }
 
-const settled: Promise<void> = Promise.resolve()
 const CONNECTION = Symbol('tandem.connection')
 /** A socket that knows its connection, for the listeners all sockets share. */
 type Tagged = WebSocket & { [CONNECTION]: Connection }
@@ -60,12 +59,8 @@ export class FrameHeaders {
 export class Connection {
   readonly room: string
   readonly wantsSaved: boolean
-  /** The store write of the last document update received here (for "saved" acks). */
-  lastWrite: Promise<void> = settled
   /** When a frame was last sent here (performance.now()). */
   lastSentAt = 0
-  /** Set by the heartbeat: false once a ping is outstanding. */
-  alive = true
   /** Who this is and what they may do; without auth, everyone may read and write. */
   access: Access = ANONYMOUS
   /** Rejections already logged for this connection (each kind is logged once, counted always). */
@@ -78,6 +73,8 @@ export class Connection {
   private corked = false
   private readonly rate: RateLimit | null
   private expiry: NodeJS.Timeout | null = null
+  /** False while a heartbeat ping is unanswered. */
+  private alive = true
   /** Pongs received, and the pending `probe()`. */
   private pongs = 0
   private probeTimer: NodeJS.Timeout | null = null
@@ -222,6 +219,19 @@ export class Connection {
       ),
     )
     return true
+  }
+
+  /**
+   * One beat of the server's heartbeat: ends the socket if the peer did not answer the previous
+   * beat's ping (it is gone without a close frame: no handshake to wait for), else pings it.
+   */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.socket.terminate()
+      return
+    }
+    this.alive = false
+    this.socket.ping()
   }
 
   /**

@@ -12,6 +12,8 @@ import { Connection, type MessageSink } from './connection.js'
 import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 import { History } from './history.js'
 import type { Stats } from './metrics.js'
+import { Outbox } from './outbox.js'
+import { dropPending, hasPending, pendingBytes } from './pending.js'
 import { Presence } from './presence.js'
 import { assertYjsUpdate, isEmptyUpdate, type Message } from './protocol.js'
 
@@ -67,21 +69,7 @@ interface Incoming {
 /** The origin of a transaction applying what another node stored (cluster mode). */
 const FROM_PEER = Symbol('from another node')
 
-/** A frame waiting for the store write it depends on. */
-interface Pending {
-  readonly frame: Uint8Array
-  /** The document update a relayed frame carries (`null` for a reply to one connection). */
-  readonly update: Uint8Array | null
-  /** The write batch (room-local number) that must be on disk first. */
-  readonly batch: number
-  /** `null`: everyone but `except`. */
-  readonly to: Connection | null
-  readonly except: Connection | null
-}
-
 const noop = (): void => undefined
-/** Most updates merged into one relayed frame (merging costs more than linear time in their number). */
-const MAX_MERGED = 16
 /** A document is compacted once its appended records reach 1/this of its compacted size… */
 const COMPACT_GROWTH_DIVISOR = 4
 /** …or this many times `compactAfterRecords` records: a load replays records one by one. */
@@ -101,7 +89,7 @@ function changedAnything(transaction: Y.Transaction): boolean {
  *
  * Durability: every update is handed to the store when applied, and nothing that carries document
  * content (relayed updates, sync step 2 replies) leaves the room before the store confirms the write
- * it depends on. So whatever any client has seen is on disk.
+ * it depends on (the room's Outbox holds it until then). So whatever any client has seen is on disk.
  */
 export class Room implements MessageSink {
   readonly doc = new Y.Doc()
@@ -118,12 +106,12 @@ export class Room implements MessageSink {
    * document never compacted, its first update, small enough to leave the record count to decide).
    */
   private compactedBytes: number
-  /** Room-local number of the latest store batch written to, and of the latest one completed. */
-  private batch = 0
-  private settledBatch = 0
+  /** Document content on its way out, held until the write it depends on completes. */
+  private readonly outbox: Outbox
+  /** The latest store write of any kind, for settle(). */
   private lastWrite: Promise<void> = Promise.resolve()
-  private lastAppend: Promise<void> = this.lastWrite
-  private readonly pending: Pending[] = []
+  /** For "saved" acknowledgements: the write of the last update from each connection that asks. */
+  private readonly savedWrites = new Map<Connection, Promise<void>>()
   /** The update being applied, when nothing was pending before it. */
   private incoming: Incoming | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
@@ -144,6 +132,20 @@ export class Room implements MessageSink {
     this.compactedBytes = stored[0]?.byteLength ?? 0
     for (let i = 1; i < stored.length; i++) this.appendedBytes += (stored[i] as Uint8Array).byteLength
     const { relay } = options
+    this.outbox = new Outbox({
+      deliver: (frame, to, except) => this.deliver(frame, to, except),
+      releasing: (release) => {
+        // Everything released now, and the cursor moves that came with it, leaves in one write per
+        // socket: the text and the cursor that follows it arrive together, for one system call.
+        for (const connection of this.connections) connection.cork()
+        try {
+          release()
+          this.presence.flush()
+        } finally {
+          for (const connection of this.connections) connection.uncork()
+        }
+      },
+    })
     this.presence = new Presence(this.connections, {
       flushMs: options.awarenessFlushMs,
       keepaliveMs: options.keepaliveMs,
@@ -175,6 +177,7 @@ export class Room implements MessageSink {
   /** Removes a connection and exactly the awareness states it announced. */
   leave(connection: Connection): void {
     if (!this.connections.delete(connection)) return
+    this.savedWrites.delete(connection)
     this.history.left(connection)
     this.presence.leave(connection)
   }
@@ -189,7 +192,7 @@ export class Room implements MessageSink {
         } catch (cause) {
           throw invalidPayload('invalid state vector', cause)
         }
-        this.sendDurable(encodeSyncStep2(update), null, connection, null)
+        this.outbox.send(encodeSyncStep2(update), null, connection, null)
         return
       }
       case 'sync-step2':
@@ -225,7 +228,8 @@ export class Room implements MessageSink {
         // still failed; until then the client keeps showing "Saving…".
         const ack = () => connection.send(encodeSaved(seq))
         const afterWrite = () => (this.dirty ? this.cleanWaiters.push(ack) : ack())
-        connection.lastWrite.then(afterWrite, () => this.cleanWaiters.push(ack))
+        const written = this.savedWrites.get(connection) ?? Promise.resolve()
+        written.then(afterWrite, () => this.cleanWaiters.push(ack))
         return
       }
     }
@@ -288,7 +292,6 @@ export class Room implements MessageSink {
   }
 
   private applyUpdate(connection: Connection, message: UpdateMessage): void {
-    const store = this.doc.store
     // Parse it whole first: bytes that break halfway must not leave half an update applied.
     assertYjsUpdate(message.update)
     try {
@@ -297,10 +300,8 @@ export class Room implements MessageSink {
       throw invalidPayload('invalid document update', cause)
     }
     // Parts whose dependencies are missing wait in memory (never stored or relayed); bound them.
-    const pending = (store.pendingStructs?.update.byteLength ?? 0) + (store.pendingDs?.byteLength ?? 0)
-    if (pending > this.options.maxPendingUpdateBytes) {
-      store.pendingStructs = null
-      store.pendingDs = null
+    if (pendingBytes(this.doc) > this.options.maxPendingUpdateBytes) {
+      dropPending(this.doc)
       throw new ConnectionError(
         'TANDEM_ERR_MISSING_DEPENDENCIES',
         CloseCode.PolicyViolation,
@@ -310,9 +311,8 @@ export class Room implements MessageSink {
   }
 
   private apply(update: Uint8Array, frame: Uint8Array | null, origin: Connection | typeof FROM_PEER): void {
-    const store = this.doc.store
     try {
-      if (store.pendingStructs === null && store.pendingDs === null) this.incoming = { update, frame }
+      if (!hasPending(this.doc)) this.incoming = { update, frame }
       Y.applyUpdate(this.doc, update, origin)
     } finally {
       this.incoming = null
@@ -327,8 +327,7 @@ export class Room implements MessageSink {
    */
   private readonly onTransaction = (transaction: Y.Transaction): void => {
     if (!changedAnything(transaction)) return
-    const store = this.doc.store
-    const sent = store.pendingStructs === null && store.pendingDs === null ? this.incoming : null
+    const sent = hasPending(this.doc) ? null : this.incoming
     const update = sent
       ? sent.update
       : Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(transaction.beforeState))
@@ -338,12 +337,12 @@ export class Room implements MessageSink {
     const from = transaction.origin instanceof Connection ? transaction.origin : null
     if (transaction.origin === FROM_PEER) {
       // Stored by the node that received it; its versions record it there.
-      this.sendDurable(frame, update, null, null)
+      this.outbox.send(frame, update, null, null)
     } else {
       const written = this.followAppend(this.options.store.append(this.name, update))
-      if (from) from.lastWrite = written
+      if (from?.wantsSaved) this.savedWrites.set(from, written)
       this.history.changed(from)
-      this.sendDurable(frame, update, null, from)
+      this.outbox.send(frame, update, null, from)
     }
     this.options.events.onChange(this, update, from)
     if (this.shouldCompact() && !this.compactTimer) {
@@ -387,18 +386,9 @@ export class Room implements MessageSink {
     }, noop)
   }
 
-  /** Follows an append: numbers its batch and releases what waited for it, once per batch. */
+  /** Follows an append: the outbox holds what depends on it, settle() waits for it. */
   private followAppend(written: Promise<void>): Promise<void> {
-    if (written !== this.lastAppend) {
-      const batch = ++this.batch
-      this.lastAppend = written
-      this.followWrite(written)
-      // Released even when the write failed: collaboration goes on, the retry rewrites the update.
-      written.then(
-        () => this.completed(batch),
-        () => this.completed(batch),
-      )
-    }
+    if (this.outbox.follow(written)) this.followWrite(written)
     return written
   }
 
@@ -413,53 +403,6 @@ export class Room implements MessageSink {
       this.scheduleRetry()
     })
     return written
-  }
-
-  private completed(batch: number): void {
-    this.settledBatch = batch
-    if (this.pending.length === 0 || this.pending[0]!.batch > batch) return
-    // Everything released now, and the cursor moves that came with it, leaves in one write per
-    // socket: the text and the cursor that follows it arrive together, for one system call.
-    for (const connection of this.connections) connection.cork()
-    try {
-      const later = this.pending.findIndex((p) => p.batch > batch)
-      this.release(this.pending.splice(0, later < 0 ? this.pending.length : later))
-      this.presence.flush()
-    } finally {
-      for (const connection of this.connections) connection.uncork()
-    }
-  }
-
-  /**
-   * Sends what a write made durable, in order. Updates relayed one after another go out merged,
-   * up to MAX_MERGED at a time: a busy room's clients apply one transaction (and redraw once)
-   * instead of one per edit. A merge goes to its authors too, unless all are one author's: Yjs
-   * skips what a client already has.
-   */
-  private release(released: readonly Pending[]): void {
-    for (let i = 0; i < released.length; ) {
-      const { frame, update, to, except } = released[i] as Pending
-      let end = i + 1
-      if (update) while (end - i < MAX_MERGED && released[end]?.update) end++
-      if (end - i === 1) {
-        this.deliver(frame, to, except)
-      } else {
-        const run = released.slice(i, end)
-        const author = run.every((p) => p.except === except) ? except : null
-        this.deliver(encodeUpdate(Y.mergeUpdates(run.map((p) => p.update as Uint8Array))), null, author)
-      }
-      i = end
-    }
-  }
-
-  private sendDurable(
-    frame: Uint8Array,
-    update: Uint8Array | null,
-    to: Connection | null,
-    except: Connection | null,
-  ): void {
-    if (this.settledBatch === this.batch) this.deliver(frame, to, except)
-    else this.pending.push({ frame, update, batch: this.batch, to, except })
   }
 
   private deliver(frame: Uint8Array, to: Connection | null, except: Connection | null): void {

@@ -460,15 +460,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   }
 
   private readonly checkHeartbeats = (): void => {
-    for (const connection of this.connections) {
-      if (!connection.alive) {
-        // No pong since the last ping: the peer is gone without a close frame.
-        connection.socket.terminate()
-        continue
-      }
-      connection.alive = false
-      connection.socket.ping()
-    }
+    for (const connection of this.connections) connection.heartbeat()
   }
 
   private async shutdown(restart: boolean): Promise<void> {
