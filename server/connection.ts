@@ -155,6 +155,34 @@ export class Connection {
     return !this.closed && this.socket.readyState === this.socket.OPEN
   }
 
+  /**
+   * While the room loads: takes the client's sync step 1 out of the queue and returns its state
+   * vector, to be answered from the stored bytes before the document is built; null when none
+   * came yet (the room then answers it as usual).
+   */
+  takeSyncStep1(): Uint8Array | null {
+    const queued = this.queued
+    const at = queued?.findIndex((message) => message.kind === 'sync-step1') ?? -1
+    if (!queued || at < 0) return null
+    const [message] = queued.splice(at, 1)
+    return (message as Extract<Message, { kind: 'sync-step1' }>).stateVector
+  }
+
+  /** Resolves once what was sent so far has left for the kernel (or the socket closed). */
+  flushed(): Promise<void> {
+    const raw = this.raw
+    if (!this.isOpen || raw.writableLength === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        raw.off('drain', done)
+        raw.off('close', done)
+        resolve()
+      }
+      raw.on('drain', done)
+      raw.on('close', done)
+    })
+  }
+
   /** Starts delivering messages to `sink`, first the ones queued while it loaded. */
   attach(sink: MessageSink): void {
     this.sink = sink

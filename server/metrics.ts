@@ -12,6 +12,8 @@ export class Stats {
   messagesOut = 0
   bytesIn = 0
   bytesOut = 0
+  /** Sync step 1s answered from stored bytes while their large document loaded. */
+  answeredFromStore = 0
   /** Cluster mode: messages and bytes heard from Redis Pub/Sub, and catch-ups from the store. */
   clusterMessagesIn = 0
   clusterBytesIn = 0
@@ -91,6 +93,11 @@ export function createMetrics(stats: Stats, { roomsLoaded, redisUp }: Gauges): M
       () => stats.clusterCatchUps,
     )
   }
+  fromStats(
+    'tandem_sync_answered_from_store_total',
+    'Clients of a large document being loaded answered from its stored bytes before it was built.',
+    () => stats.answeredFromStore,
+  )
   fromStats('tandem_messages_received_total', 'WebSocket messages received.', () => stats.messagesIn)
   fromStats('tandem_messages_sent_total', 'WebSocket messages sent.', () => stats.messagesOut)
   fromStats('tandem_bytes_received_total', 'WebSocket payload bytes received.', () => stats.bytesIn)

@@ -112,6 +112,10 @@ export class Room implements MessageSink {
   private lastWrite: Promise<void> = Promise.resolve()
   /** For "saved" acknowledgements: the write of the last update from each connection that asks. */
   private readonly savedWrites = new Map<Connection, Promise<void>>()
+  /** Transactions that changed the document since it was built from the store. */
+  private revision = 0
+  /** The state vector of what the store held when the room was built. */
+  private readonly storedVector: Uint8Array
   /** The update being applied, when nothing was pending before it. */
   private incoming: Incoming | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
@@ -157,6 +161,7 @@ export class Room implements MessageSink {
         for (const update of stored) Y.applyUpdate(this.doc, update)
       })
     }
+    this.storedVector = Y.encodeStateVector(this.doc)
     this.history = new History(name, this.doc, {
       store: options.store,
       versionQuietMs: options.versionQuietMs,
@@ -166,10 +171,16 @@ export class Room implements MessageSink {
     this.doc.on('afterTransactionCleanup', this.onTransaction)
   }
 
-  /** Adds a connection and greets it like the reference server: sync step 1, then awareness. */
-  join(connection: Connection): void {
+  /**
+   * Adds a connection and greets it like the reference server: sync step 1, then awareness.
+   * `answered`: its sync step 1 was answered with the stored state while the room loaded
+   * (Rooms.answerFromStore); it then gets what changed since, if anything did.
+   */
+  join(connection: Connection, answered = false): void {
     this.connections.add(connection)
     connection.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
+    if (answered && this.revision > 0)
+      this.receive(connection, { kind: 'sync-step1', stateVector: this.storedVector })
     this.presence.greet(connection)
     connection.attach(this)
   }
@@ -327,6 +338,7 @@ export class Room implements MessageSink {
    */
   private readonly onTransaction = (transaction: Y.Transaction): void => {
     if (!changedAnything(transaction)) return
+    this.revision++
     const sent = hasPending(this.doc) ? null : this.incoming
     const update = sent
       ? sent.update

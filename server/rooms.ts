@@ -1,7 +1,17 @@
 import type { Logger } from 'pino'
+import * as Y from 'yjs'
+import { encodeSyncStep2, encodeUpdate } from '../protocol/wire.js'
 import type { Connection } from './connection.js'
-import { CloseCode, ConnectionError } from './errors.js'
+import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 import { Room, type RoomOptions } from './room.js'
+
+/**
+ * Documents stored in at least this many bytes answer their first clients from the stored bytes
+ * while the room is built (smaller ones build in less time than that takes).
+ */
+const EARLY_ANSWER_BYTES = 64 * 1024
+/** How long the build waits for those answers to leave for the kernel, at most, in ms. */
+const EARLY_ANSWER_FLUSH_MS = 1000
 
 export interface RoomsEvents {
   onLoaded(room: Room): void
@@ -203,7 +213,9 @@ export class Rooms {
     const { store, relay } = this.options
     const read = relay ? relay.open(name).then(() => store.load(name)) : store.load(name)
     const room = read.then(
-      (stored) => {
+      async (stored) => {
+        const answered = await answerFromStore(waiters, stored.updates)
+        this.options.stats.answeredFromStore += answered.size
         this.loading.delete(name)
         let loaded: Room
         try {
@@ -217,7 +229,7 @@ export class Rooms {
         this.events.onLoaded(loaded)
         // Synchronously with the insertion: no unload can slip in between.
         if (loading.holds > 0) this.holds.set(loaded, loading.holds)
-        for (const waiter of waiters) if (waiter.isOpen) loaded.join(waiter)
+        for (const waiter of waiters) if (waiter.isOpen) loaded.join(waiter, answered.has(waiter))
         if (this.idle(loaded)) void this.unload(loaded)
         return loaded
       },
@@ -239,4 +251,52 @@ export class Rooms {
     this.events.onLoadFailed(name, error)
     for (const waiter of waiters) waiter.close(CloseCode.InternalError, 'document could not be loaded')
   }
+}
+
+/**
+ * Answers, from the stored bytes, the sync step 1 of the clients waiting for a large document to
+ * load, before its Y.Doc is built (for a long, fragmented document that takes a while): they
+ * apply the document while the server builds its own, so opening it cold costs about what
+ * opening it warm does. A fresh client gets the stored records as they are (the first as the sync
+ * step 2, the others as updates: together the document's state); a client with state gets the
+ * difference Yjs computes from the merged records. Resolves, once those answers have left (or
+ * after EARLY_ANSWER_FLUSH_MS), with the connections answered; the room sends them, when they
+ * join, what changed since the store was read.
+ */
+async function answerFromStore(
+  waiters: readonly Connection[],
+  stored: readonly Uint8Array[],
+): Promise<Set<Connection>> {
+  const answered = new Set<Connection>()
+  let bytes = 0
+  for (const update of stored) bytes += update.byteLength
+  if (bytes < EARLY_ANSWER_BYTES) return answered
+  let merged: Uint8Array | null = null
+  for (const waiter of waiters) {
+    const stateVector = waiter.isOpen ? waiter.takeSyncStep1() : null
+    if (stateVector === null) continue
+    if (stateVector.byteLength === 1 && stateVector[0] === 0) {
+      waiter.send(encodeSyncStep2(stored[0] as Uint8Array))
+      for (let i = 1; i < stored.length; i++) waiter.send(encodeUpdate(stored[i] as Uint8Array))
+    } else {
+      try {
+        merged ??= stored.length === 1 ? (stored[0] as Uint8Array) : Y.mergeUpdates([...stored])
+        waiter.send(encodeSyncStep2(Y.diffUpdate(merged, stateVector)))
+      } catch (cause) {
+        waiter.fail(invalidPayload('invalid state vector', cause))
+        continue
+      }
+    }
+    answered.add(waiter)
+  }
+  if (answered.size === 0) return answered
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.all([...answered].map((waiter) => waiter.flushed())),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, EARLY_ANSWER_FLUSH_MS)
+    }),
+  ])
+  clearTimeout(timer)
+  return answered
 }

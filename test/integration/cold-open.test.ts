@@ -1,0 +1,153 @@
+/**
+ * Opening a large document cold (after a restart): the first clients' sync step 1 is answered
+ * from the stored bytes while the server builds the document (server/rooms.ts answerFromStore).
+ * What each client ends with must be what the warm path gives: Yjs's own result.
+ */
+import { get } from 'node:http'
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { openLevelStore } from '../../persistence/level.js'
+import type { DocStore } from '../../persistence/store.js'
+import { waitForDoc } from '../helpers/clients.js'
+import { useServer } from '../helpers/fixture.js'
+import { until } from '../helpers/wait.js'
+
+/** Loads wait for this: the test lets them go once its clients' first messages are in. */
+let loadGate: Promise<void> = Promise.resolve()
+const fixture = useServer(async (dataDir) => {
+  const inner = await openLevelStore({ dir: dataDir })
+  const store = new Proxy(inner, {
+    get(target, key: keyof DocStore) {
+      if (key === 'load') return (name: string) => loadGate.then(() => target.load(name))
+      const value = target[key]
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  return { store }
+})
+
+/** A counter of the running server's /metrics (on a new connection: the server restarts between tests). */
+async function metric(name: string): Promise<number> {
+  const text = await new Promise<string>((resolve, reject) => {
+    get(`http://127.0.0.1:${fixture.running.port}/metrics`, { agent: false }, (res) => {
+      let body = ''
+      res.on('data', (chunk) => {
+        body += chunk
+      })
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
+}
+
+/** Holds loads until `clients` stock clients have sent their greetings (sync step 1, awareness). */
+function holdLoads(clients: number): () => Promise<void> {
+  let release = () => {}
+  loadGate = new Promise((resolve) => {
+    release = resolve
+  })
+  return async () => {
+    const received = () => metric('tandem_messages_received_total')
+    await until(async () => (await received()) >= 2 * clients, 10_000, 'the clients’ first messages')
+    release()
+  }
+}
+
+/** A fragmented document: edits at random positions, a quarter of them deletions. */
+function fragmented(doc: Y.Doc, edits: number, seed: number): void {
+  let state = seed
+  const random = () => {
+    state = (state * 16807) % 2147483647
+    return state / 2147483647
+  }
+  const text = doc.getText('t')
+  for (let i = 0; i < edits; i++) {
+    const length = text.length
+    if (length > 40 && random() < 0.25)
+      text.delete(Math.floor(random() * (length - 20)), 1 + Math.floor(random() * 20))
+    else text.insert(Math.floor(random() * (length + 1)), `edit ${i} at ${Math.floor(random() * 1e9)} `)
+  }
+}
+
+/** The document as Yjs encodes it, and what a client that synced with it holds. */
+const state = (doc: Y.Doc) => Buffer.from(Y.encodeStateAsUpdate(doc))
+
+/**
+ * Stores a fragmented document (well over the early-answer size) and restarts the server. Returns
+ * it, and its state halfway through its history (what a client that went away then holds).
+ */
+async function storedDocument(room: string) {
+  const writer = fixture.client(room)
+  await writer.synced()
+  fragmented(writer.doc, 2000, 7)
+  const half = Y.encodeStateAsUpdate(writer.doc)
+  fragmented(writer.doc, 2000, 11)
+  const reference = new Y.Doc()
+  Y.applyUpdate(reference, Y.encodeStateAsUpdate(writer.doc))
+  expect(Y.encodeStateAsUpdate(reference).byteLength).toBeGreaterThan(128 * 1024)
+  // Everything stored: a client that joins now receives it all (only stored content is relayed).
+  const check = fixture.client(room)
+  const text = reference.getText('t').toString()
+  await waitForDoc(check.doc, () => check.doc.getText('t').toString() === text)
+  writer.provider.disconnect()
+  check.provider.disconnect()
+  await fixture.restart()
+  return { reference, half }
+}
+
+function docOf(...updates: Uint8Array[]): Y.Doc {
+  const doc = new Y.Doc()
+  for (const update of updates) Y.applyUpdate(doc, update)
+  return doc
+}
+
+describe('a large document opened cold', () => {
+  it('gives a fresh client the whole stored document in its first sync reply, as Yjs would', async () => {
+    const { reference } = await storedDocument('cold-fresh')
+    const letGo = holdLoads(1)
+    const fresh = fixture.client('cold-fresh')
+    let atSynced = ''
+    fresh.provider.once('sync', () => {
+      atSynced = fresh.doc.getText('t').toString()
+    })
+    await letGo()
+    await fresh.synced()
+    expect(await metric('tandem_sync_answered_from_store_total')).toBe(1)
+    // Answered with the stored state included, not from a room not built yet.
+    expect(atSynced).toBe(reference.getText('t').toString())
+    expect(state(fresh.doc)).toEqual(state(reference))
+  })
+
+  it('gives a partly synced client and an offline editor exactly what they lack', async () => {
+    const { reference, half } = await storedDocument('cold-partial')
+    const partlySynced = docOf(half)
+    const offline = docOf(half)
+    offline.getText('t').insert(0, 'offline edit ')
+    const letGo = holdLoads(2)
+    const a = fixture.client('cold-partial', { doc: partlySynced })
+    const b = fixture.client('cold-partial', { doc: offline })
+    await letGo()
+    await Promise.all([a.synced(), b.synced()])
+    const expected = docOf(Y.encodeStateAsUpdate(reference), Y.encodeStateAsUpdate(offline))
+    const text = expected.getText('t').toString()
+    for (const doc of [a.doc, b.doc]) await waitForDoc(doc, () => doc.getText('t').toString() === text)
+    expect(state(a.doc)).toEqual(state(expected))
+    expect(state(b.doc)).toEqual(state(expected))
+    expect(await metric('tandem_sync_answered_from_store_total')).toBe(2)
+  })
+
+  it('answers a fresh client and an editor together, and both end with everything', async () => {
+    const { reference, half } = await storedDocument('cold-both')
+    const offline = docOf(half)
+    offline.getText('t').insert(0, 'while it loads ')
+    const letGo = holdLoads(2)
+    const fresh = fixture.client('cold-both')
+    const editor = fixture.client('cold-both', { doc: offline })
+    await letGo()
+    const expected = docOf(Y.encodeStateAsUpdate(reference), Y.encodeStateAsUpdate(offline))
+    const text = expected.getText('t').toString()
+    for (const doc of [fresh.doc, editor.doc])
+      await waitForDoc(doc, () => doc.getText('t').toString() === text)
+    expect(state(fresh.doc)).toEqual(state(expected))
+  })
+})
