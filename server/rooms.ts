@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import * as Y from 'yjs'
-import { encodeSyncStep2, encodeUpdate } from '../protocol/wire.js'
+import { encodeSyncStep2 } from '../protocol/wire.js'
 import type { Connection } from './connection.js'
 import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 import { Room, type RoomOptions } from './room.js'
@@ -257,9 +257,8 @@ export class Rooms {
  * Answers, from the stored bytes, the sync step 1 of the clients waiting for a large document to
  * load, before its Y.Doc is built (for a long, fragmented document that takes a while): they
  * apply the document while the server builds its own, so opening it cold costs about what
- * opening it warm does. A fresh client gets the stored records as they are (the first as the sync
- * step 2, the others as updates: together the document's state); a client with state gets the
- * difference Yjs computes from the merged records. Resolves, once those answers have left (or
+ * opening it warm does. For a compacted document (one record): a fresh client gets the stored
+ * state as it is; a client with state gets the difference Yjs computes from it. Resolves, once those answers have left (or
  * after EARLY_ANSWER_FLUSH_MS), with the connections answered; the room sends them, when they
  * join, what changed since the store was read.
  */
@@ -270,18 +269,18 @@ async function answerFromStore(
   const answered = new Set<Connection>()
   let bytes = 0
   for (const update of stored) bytes += update.byteLength
-  if (bytes < EARLY_ANSWER_BYTES) return answered
-  let merged: Uint8Array | null = null
+  // Compacted documents only (one record: rooms compact as they unload); records appended since
+  // (after a crash) are merged by building the room.
+  if (stored.length !== 1 || bytes < EARLY_ANSWER_BYTES) return answered
+  const state = stored[0] as Uint8Array
   for (const waiter of waiters) {
     const stateVector = waiter.isOpen ? waiter.takeSyncStep1() : null
     if (stateVector === null) continue
     if (stateVector.byteLength === 1 && stateVector[0] === 0) {
-      waiter.send(encodeSyncStep2(stored[0] as Uint8Array))
-      for (let i = 1; i < stored.length; i++) waiter.send(encodeUpdate(stored[i] as Uint8Array))
+      waiter.send(encodeSyncStep2(state))
     } else {
       try {
-        merged ??= stored.length === 1 ? (stored[0] as Uint8Array) : Y.mergeUpdates([...stored])
-        waiter.send(encodeSyncStep2(Y.diffUpdate(merged, stateVector)))
+        waiter.send(encodeSyncStep2(Y.diffUpdate(state, stateVector)))
       } catch (cause) {
         waiter.fail(invalidPayload('invalid state vector', cause))
         continue
