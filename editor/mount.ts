@@ -6,7 +6,7 @@ import { toHttpUrl } from './api.js'
 import { createEditorView } from './editor.js'
 import { HistoryPanel } from './history.js'
 import { type Identity, loadIdentity, normalizeIdentity, saveIdentity } from './identity.js'
-import { PresenceList } from './presence.js'
+import { PeopleList } from './people.js'
 import { SaveTracker, type Status } from './status.js'
 import { useStyles } from './styles.js'
 import { Toolbar } from './toolbar.js'
@@ -160,13 +160,13 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
     editable,
     onUpdate: (v) => toolbar.update(v),
   })
-  const presence = new PresenceList(
+  const people = new PeopleList(
     provider.awareness,
     () => view,
     (next) => setUser(next),
   )
   if (readOnly) root.classList.add('is-read-only')
-  bar.append(statusLine, ...(historyToggle ? [historyToggle] : []), presence.dom)
+  bar.append(statusLine, ...(historyToggle ? [historyToggle] : []), people.dom)
   if (!readOnly) root.append(toolbar.dom)
   main.append(page, history.versionDom, history.dom)
   root.append(main, bar)
@@ -229,7 +229,7 @@ export function mountEditor(element: HTMLElement, options: MountOptions): Mounte
       stopStatus()
       history.destroy()
       tracker.destroy()
-      presence.destroy()
+      people.destroy()
       view.destroy()
       // Tell the others I left now, rather than when my awareness times out.
       provider.awareness.setLocalState(null)

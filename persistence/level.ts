@@ -1,15 +1,18 @@
-import { mkdir } from 'node:fs/promises'
-import leveldown, { type BatchOp, type IteratorOptions, type LevelDown } from 'leveldown'
-import { Journal, type Op, readSegment, segmentsIn } from './journal.js'
+/**
+ * The LevelDB document store: a DocStore whose writes go, in call order, into groups (one per
+ * turn of the event loop or commit window), each acknowledged once the journal has it, then on to
+ * LevelDB in large batches; and whose reads first make LevelDB take what the journal holds. The
+ * LevelDB calls themselves are in leveldb.ts, the journal in journal.ts.
+ */
+import type { LevelDown } from 'leveldown'
+import type { Journal, Op } from './journal.js'
 import {
   deltaKey,
   deltaRange,
   headKey,
-  journalKey,
   metaKey,
   metaRange,
   nameOfMetaKey,
-  rangeMarkers,
   seqOfUpdateKey,
   updateKeyAt,
   updateKeyPrefix,
@@ -17,6 +20,17 @@ import {
   versionKey,
   versionRange,
 } from './keys.js'
+import {
+  closeDatabase,
+  edgeKey,
+  iterate,
+  openDatabase,
+  readValue,
+  readValues,
+  reclaim,
+  snapshot,
+  writeBatch,
+} from './leveldb.js'
 import {
   type Counters,
   counters,
@@ -129,96 +143,8 @@ const MAX_CACHED_DOCS = 10_000
  * `TANDEM_ERR_STORE_OPEN` when it cannot be created, opened or recovered.
  */
 export async function openLevelStore(options: LevelStoreOptions): Promise<DocStore> {
-  try {
-    await mkdir(options.dir, { recursive: true })
-  } catch (cause) {
-    throw new StoreError(
-      'TANDEM_ERR_STORE_OPEN',
-      `cannot create data directory ${options.dir}: ${String(cause)}`,
-      {
-        cause,
-      },
-    )
-  }
-  const db = leveldown(options.dir)
-  await new Promise<void>((resolve, reject) =>
-    db.open({ createIfMissing: true }, (err) => {
-      if (!err) return resolve()
-      const locked = /\block\b/i.test(err.message)
-      reject(
-        locked
-          ? new StoreError(
-              'TANDEM_ERR_STORE_LOCKED',
-              `data directory ${options.dir} is in use by another Tandem process (LevelDB lock held)`,
-              { cause: err },
-            )
-          : new StoreError(
-              'TANDEM_ERR_STORE_OPEN',
-              `cannot open data directory ${options.dir}: ${err.message}`,
-              {
-                cause: err,
-              },
-            ),
-      )
-    }),
-  )
-  let journal: Journal
-  try {
-    journal = await recover(db, options.dir)
-  } catch (cause) {
-    await new Promise<void>((resolve) => db.close(() => resolve()))
-    throw new StoreError(
-      'TANDEM_ERR_STORE_OPEN',
-      `cannot recover the journal in ${options.dir}: ${(cause as Error).message}`,
-      { cause },
-    )
-  }
+  const { db, journal } = await openDatabase(options.dir)
   return new LevelStore(db, journal, options)
-}
-
-/** Writes the journal segments LevelDB lacks into it, one batch each, and deletes every segment. */
-async function recover(db: LevelDown, dir: string): Promise<Journal> {
-  const marked = await new Promise<Buffer | undefined>((resolve, reject) =>
-    db.get(journalKey(), { asBuffer: true }, (err, value) =>
-      err && !/notfound/i.test(err.message) ? reject(err) : resolve(err ? undefined : value),
-    ),
-  )
-  const applied = marked ? Number(marked.toString('latin1')) : 0
-  if (!Number.isSafeInteger(applied))
-    throw new Error(`unreadable journal mark ${JSON.stringify(marked?.toString('latin1'))}`)
-  const segments = segmentsIn(dir)
-  let last = applied
-  for (const segment of segments) {
-    if (segment > applied) {
-      const ops = readSegment(dir, segment)
-      await new Promise<void>((resolve, reject) =>
-        writeBatch(db, ops, segment, true, (err) => (err ? reject(err) : resolve())),
-      )
-    }
-    last = Math.max(last, segment)
-  }
-  const journal = new Journal(dir, last, segments)
-  journal.remove(last)
-  return journal
-}
-
-/** Writes `ops` and the mark that segment `segment` and those before it are applied, atomically. */
-function writeBatch(
-  db: LevelDown,
-  ops: readonly Op[],
-  segment: number,
-  sync: boolean,
-  callback: (err?: Error | null) => void,
-): void {
-  // leveldown's chained form: its array form reads each operation back through N-API property
-  // lookups, several times slower per record than handing over key and value.
-  const chained = db.batch()
-  for (const { key, value } of ops) {
-    if (value) chained.put(key, value)
-    else chained.del(key)
-  }
-  chained.put(journalKey(), Buffer.from(String(segment), 'latin1'))
-  chained.write({ sync }, callback)
 }
 
 class LevelStore implements DocStore {
@@ -266,23 +192,23 @@ class LevelStore implements DocStore {
 
   async load(name: string): Promise<LoadedDoc> {
     const state = await this.readable(name)
-    const updates = await this.readValues(updateRange(name))
+    const updates = await readValues(this.db, updateRange(name))
     return { updates, meta: state.records === 0 && state.updates === 0 ? null : toMeta(state.name, state) }
   }
 
   async versions(name: string): Promise<VersionList> {
     const state = await this.readable(name)
     const versions: VersionRecord[] = []
-    await this.iterate({ ...versionRange(name), keys: false, values: true }, (_key, value) => {
+    await iterate(this.db, { ...versionRange(name), keys: false, values: true }, (_key, value) => {
       versions.push(parseVersion(value))
     })
-    const head = state.versions > 0 ? await this.get(headKey(name), name) : undefined
+    const head = state.versions > 0 ? await readValue(this.db, headKey(name), name) : undefined
     return { versions, head: head ?? null }
   }
 
   async versionDeltas(name: string, id: number): Promise<Uint8Array[]> {
     await this.readable(name)
-    return this.readValues(deltaRange(name, id))
+    return readValues(this.db, deltaRange(name, id))
   }
 
   addVersion(
@@ -378,7 +304,7 @@ class LevelStore implements DocStore {
     this.writeStaleMeta()
     await this.settled()
     const metas: DocMeta[] = []
-    await this.iterate({ ...metaRange(), keys: true, values: true }, (key, value) => {
+    await iterate(this.db, { ...metaRange(), keys: true, values: true }, (key, value) => {
       const state = docState(nameOfMetaKey(key), parseMeta(value))
       if (state.records > 0) metas.push(toMeta(state.name, state))
     })
@@ -389,25 +315,7 @@ class LevelStore implements DocStore {
     this.assertOpen()
     this.writeStaleMeta()
     await this.settled()
-    // One iterator reads one LevelDB snapshot, taken when it is created.
-    const it = this.db.iterator({ keys: true, values: true, keyAsBuffer: true, valueAsBuffer: true })
-    const journal = journalKey()
-    try {
-      for (;;) {
-        const entry = await new Promise<[Buffer, Buffer] | null>((resolve, reject) =>
-          it.next((err, key, value) => {
-            if (err)
-              reject(new StoreError('TANDEM_ERR_STORE_READ', `read failed: ${err.message}`, { cause: err }))
-            else resolve(key === undefined ? null : [key, value ?? Buffer.alloc(0)])
-          }),
-        )
-        if (!entry) return
-        // The journal's mark belongs to this directory's journal, not to a copy.
-        if (!entry[0].equals(journal)) yield { key: entry[0], value: entry[1] }
-      }
-    } finally {
-      await new Promise<void>((resolve) => it.end(() => resolve()))
-    }
+    yield* snapshot(this.db)
   }
 
   async info(name: string): Promise<DocMeta | null> {
@@ -435,7 +343,7 @@ class LevelStore implements DocStore {
       if (this.reclaimTimer) clearTimeout(this.reclaimTimer)
       await this.reclaiming
       await this.reclaim()
-      await new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())))
+      await closeDatabase(this.db)
     })()
     return this.closing
   }
@@ -456,25 +364,11 @@ class LevelStore implements DocStore {
     this.reclaimTimer.unref()
   }
 
-  private async reclaim(): Promise<void> {
+  /** Has LevelDB reclaim the space of what the documents compacted since the last time replaced. */
+  private reclaim(): Promise<void> {
     const names = [...this.compacted]
     this.compacted.clear()
-    // Space only: a failure loses nothing, and the next compaction tries again.
-    const settle = (run: (done: () => void) => void) => new Promise<void>((resolve) => run(() => resolve()))
-    for (const name of names) {
-      const { gte, lt } = updateRange(name)
-      // Writes the memtable out and merges the levels above the deepest one holding the range.
-      await settle((done) => this.db.compactRange(gte, lt, done))
-      // LevelDB never rewrites that deepest level itself, and a memtable written out to an empty
-      // level lands there, replaced records and all. A pair of markers spanning the range,
-      // written out alone, lands just above it; merging them down rewrites the range without
-      // what the compaction replaced.
-      const markers = rangeMarkers(name)
-      const ops: BatchOp[] = markers.map((key) => ({ type: 'put', key, value: Buffer.alloc(0) }))
-      for (const key of markers) ops.push({ type: 'del', key })
-      await settle((done) => this.db.batch(ops, {}, done))
-      await settle((done) => this.db.compactRange(gte, lt, done))
-    }
+    return reclaim(this.db, names)
   }
 
   /** Has `state`'s metadata record rewritten within META_INTERVAL_MS, with whatever group is next. */
@@ -564,29 +458,23 @@ class LevelStore implements DocStore {
   }
 
   private async readState(name: string): Promise<DocState> {
-    const value = await this.get(metaKey(name), name)
+    const value = await readValue(this.db, metaKey(name), name)
     const state = value ? docState(name, parseMeta(value)) : docState(name, emptyCounters())
     // The keys, not the metadata, say which sequence numbers are taken.
     const range = updateRange(name)
-    let first: number | null = null
-    let last: number | null = null
-    await Promise.all([
-      this.iterate({ ...range, keys: true, values: false, limit: 1 }, (key) => {
-        first = seqOfUpdateKey(key)
-      }),
-      this.iterate({ ...range, keys: true, values: false, limit: 1, reverse: true }, (key) => {
-        last = seqOfUpdateKey(key)
-      }),
+    const [first, last, latestVersion] = await Promise.all([
+      edgeKey(this.db, range, 'first'),
+      edgeKey(this.db, range, 'last'),
       // Likewise the version keys say which is the latest.
-      this.iterate({ ...versionRange(name), keys: true, values: false, limit: 1, reverse: true }, (key) => {
-        state.versions = Math.max(state.versions, seqOfUpdateKey(key))
-      }),
+      edgeKey(this.db, versionRange(name), 'last'),
     ])
-    if (first !== null && last !== null) {
-      state.firstSeq = first
-      state.nextSeq = Math.max(state.nextSeq, (last as number) + 1)
+    if (latestVersion) state.versions = Math.max(state.versions, seqOfUpdateKey(latestVersion))
+    if (first && last) {
+      const lastSeq = seqOfUpdateKey(last)
+      state.firstSeq = seqOfUpdateKey(first)
+      state.nextSeq = Math.max(state.nextSeq, lastSeq + 1)
       // Sequence numbers are contiguous from the first record (the metadata may lag after a crash).
-      state.records = (last as number) + 1 - first
+      state.records = lastSeq + 1 - state.firstSeq
     } else {
       state.firstSeq = state.nextSeq
     }
@@ -786,44 +674,6 @@ class LevelStore implements DocStore {
     if (this.docs.size <= MAX_CACHED_DOCS) return
     for (const [name, state] of this.docs)
       if (!state.batch && !this.staleMeta.has(state) && !this.group?.docs.has(state)) this.docs.delete(name)
-  }
-
-  /** The value at `key` (of document `name`), or undefined. */
-  private get(key: Buffer, name: string): Promise<Buffer | undefined> {
-    return new Promise<Buffer | undefined>((resolve, reject) =>
-      this.db.get(key, { asBuffer: true }, (err, found) => {
-        if (err && /notfound/i.test(err.message)) resolve(undefined)
-        else if (err)
-          reject(
-            new StoreError('TANDEM_ERR_STORE_READ', `cannot read ${name}: ${err.message}`, { cause: err }),
-          )
-        else resolve(found)
-      }),
-    )
-  }
-
-  private async readValues(range: { gte: Buffer; lt: Buffer }): Promise<Uint8Array[]> {
-    const values: Uint8Array[] = []
-    await this.iterate({ ...range, keys: false, values: true }, (_key, value) => values.push(value))
-    return values
-  }
-
-  private iterate(options: IteratorOptions, each: (key: Buffer, value: Buffer) => void): Promise<void> {
-    const it = this.db.iterator({ ...options, keyAsBuffer: true, valueAsBuffer: true })
-    return new Promise((resolve, reject) => {
-      const fail = (err: Error) =>
-        it.end(() =>
-          reject(new StoreError('TANDEM_ERR_STORE_READ', `read failed: ${err.message}`, { cause: err })),
-        )
-      const step = (): void =>
-        it.next((err, key, value) => {
-          if (err) return fail(err)
-          if (key === undefined && value === undefined) return it.end(() => resolve())
-          each(key ?? Buffer.alloc(0), value ?? Buffer.alloc(0))
-          step()
-        })
-      step()
-    })
   }
 }
 

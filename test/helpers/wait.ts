@@ -1,9 +1,13 @@
-/** Resolves once `check()` is true, re-checking whenever `emitter` emits `event`; rejects after `timeoutMs`. */
+/**
+ * Resolves once `check()` is true, re-checking whenever `emitter` emits `event`; rejects after
+ * `timeoutMs` with a message that names the event and `what` was awaited.
+ */
 export function waitFor(
   emitter: { on(event: string, fn: () => void): unknown; off(event: string, fn: () => void): unknown },
   event: string,
   check: () => boolean,
   timeoutMs = 10_000,
+  what = 'condition',
 ): Promise<void> {
   if (check()) return Promise.resolve()
   return new Promise((resolve, reject) => {
@@ -14,7 +18,7 @@ export function waitFor(
     }
     const timer = setTimeout(() => {
       cleanup()
-      reject(new Error(`timed out after ${timeoutMs} ms waiting on "${event}"`))
+      reject(new Error(`timed out after ${timeoutMs} ms waiting on "${event}" for ${what}`))
     }, timeoutMs)
     const cleanup = () => {
       clearTimeout(timer)

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import * as decoding from 'lib0/decoding'
 import { describe, expect, it } from 'vitest'
 import type { WebsocketProvider } from 'y-websocket'
@@ -7,7 +8,7 @@ import { AuthError, signToken } from '../../server/index.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { rawSocket } from '../helpers/raw.js'
-import { until, waitFor } from '../helpers/wait.js'
+import { waitFor } from '../helpers/wait.js'
 
 const SECRET = 'integration-secret-that-is-long-enough'
 const token = (docs: string[], mode: 'rw' | 'ro' = 'rw', ttlSeconds = 600) =>
@@ -64,7 +65,13 @@ describe('JWT auth (--auth-secret)', () => {
     })
     await socket.opened
     socket.ws.send(encodeSyncStep1(Y.encodeStateVector(new Y.Doc())))
-    await until(() => socket.received.some((m) => m[0] === 0 && m[1] === 1))
+    await waitFor(
+      socket.ws,
+      'message',
+      () => socket.received.some((m) => m[0] === 0 && m[1] === 1),
+      10_000,
+      'sync step 2',
+    )
     socket.ws.close()
   })
 
@@ -81,14 +88,14 @@ describe('JWT auth (--auth-secret)', () => {
     writer.doc.getText('t').insert(0, 'from the writer')
     writer.provider.awareness.setLocalStateField('user', { name: 'Writer' })
     const reader = fixture.client('shared', { params: { token: await token(['shared'], 'ro') } })
-    const denied = recordDenials(reader.provider as WebsocketProvider)
+    const denials = recordDenials(reader.provider as WebsocketProvider)
     await reader.synced()
     await waitForDoc(reader.doc, () => reader.doc.getText('t').toString() === 'from the writer')
     await waitFor(reader.provider.awareness, 'change', () => reader.provider.awareness.getStates().size === 2)
 
     reader.doc.getText('t').insert(0, 'sneaky ')
-    await until(() => denied.length === 1)
-    expect(denied).toEqual(['read-only access: document updates are not accepted'])
+    await denials.received(1)
+    expect(denials.reasons).toEqual(['read-only access: document updates are not accepted'])
     // The reader's cursor does reach the writer.
     reader.provider.awareness.setLocalStateField('user', { name: 'Reader' })
     await waitFor(writer.provider.awareness, 'change', () =>
@@ -155,22 +162,29 @@ describe('the authenticate hook', () => {
 
   it('applies the mode it returns', async () => {
     const reader = fixture.client('ro/doc', { params: { token: 'ok' } })
-    const denied = recordDenials(reader.provider as WebsocketProvider)
+    const denials = recordDenials(reader.provider as WebsocketProvider)
     await reader.synced()
     reader.doc.getText('t').insert(0, 'no')
-    await until(() => denied.length === 1)
+    await denials.received(1)
     const other = fixture.client('ro/doc', { params: { token: 'ok' } })
     await other.synced()
     expect(other.doc.getText('t').toString()).toBe('')
   })
 })
 
-/** Collects the reasons of the y-protocols "permission denied" messages a provider receives. */
-function recordDenials(provider: WebsocketProvider): string[] {
-  const denied: string[] = []
+/**
+ * Collects the reasons of the y-protocols "permission denied" messages a provider receives;
+ * `received(count)` resolves once `count` of them have come.
+ */
+function recordDenials(provider: WebsocketProvider) {
+  const reasons: string[] = []
+  const denied = new EventEmitter()
   provider.messageHandlers[2] = (_encoder, decoder) => {
     decoding.readVarUint(decoder)
-    denied.push(decoding.readVarString(decoder))
+    reasons.push(decoding.readVarString(decoder))
+    denied.emit('denied')
   }
-  return denied
+  const received = (count: number) =>
+    waitFor(denied, 'denied', () => reasons.length === count, 10_000, `${count} denial(s)`)
+  return { reasons, received }
 }

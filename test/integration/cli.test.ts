@@ -10,7 +10,8 @@ import { parseMarkdown, readDoc, serializeMarkdown, writeDoc } from '../../conte
 import { type DocMeta, openLevelStore, signToken } from '../../server/index.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { CLI, type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
-import { type RunningServer, startServer, tempDataDir } from '../helpers/server.js'
+import { type RunningServer, startServer } from '../helpers/server.js'
+import { useTempDirs } from '../helpers/stores.js'
 import { until } from '../helpers/wait.js'
 
 const SECRET = 'cli-admin-secret-that-is-long-enough!'
@@ -27,6 +28,8 @@ const LOCKED = (dir: string) =>
 const servers: RunningServer[] = []
 const processes: ServerProcess[] = []
 const clients: Client[] = []
+
+const tempDir = useTempDirs()
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy()
@@ -111,12 +114,12 @@ async function seed(running: RunningServer, token?: string): Promise<Uint8Array>
 
 /** A stopped server's data directory holding the seed documents, and a working folder beside it. */
 async function seededDataDir(): Promise<{ dir: string; cwd: string; planState: Uint8Array }> {
-  const dir = await tempDataDir()
+  const dir = await tempDir()
   const running = await startServer({}, dir)
   const planState = await seed(running)
   for (const c of clients.splice(0)) c.destroy()
   await running.stop()
-  return { dir, cwd: await tempDataDir(), planState }
+  return { dir, cwd: await tempDir(), planState }
 }
 
 /** The store's metadata of every document, read after the CLI has released the directory. */
@@ -137,7 +140,7 @@ async function startOn(dir: string, options: Parameters<typeof startServer>[0] =
 
 describe('tandem, tandem serve, tandem --help', () => {
   it('lists every admin command and both ways to reach the documents in --help', async () => {
-    const out = ok(await tandem(['--help'], { cwd: await tempDataDir() }))
+    const out = ok(await tandem(['--help'], { cwd: await tempDir() }))
     for (const text of [
       'Usage: tandem [options]',
       'tandem serve',
@@ -158,7 +161,7 @@ describe('tandem, tandem serve, tandem --help', () => {
   })
 
   it('runs the server as `tandem serve` with the same flags', async () => {
-    const dir = await tempDataDir()
+    const dir = await tempDir()
     const server = await startProcess(['--data-dir', dir], {}, { command: [process.execPath, CLI, 'serve'] })
     processes.push(server)
     const a = connectClient(server.url, 'served')
@@ -347,7 +350,7 @@ describe('on a stopped server’s data directory (--data-dir)', () => {
     expect(ok(await tandem(['backup', 'snapshot', '--data-dir', dir], { cwd }))).toMatch(
       new RegExp(`^backed up 2 documents \\(.+\\) from --data-dir ${dir} to snapshot\\n$`),
     )
-    const restored = await tempDataDir()
+    const restored = await tempDir()
     expect(ok(await tandem(['restore', 'snapshot', '--data-dir', restored], { cwd }))).toMatch(
       new RegExp(`^restored 2 documents \\(.+\\) from snapshot into --data-dir ${restored}\\n$`),
     )
@@ -395,7 +398,7 @@ describe('on a stopped server’s data directory (--data-dir)', () => {
   })
 
   it('refuses a data directory that holds no store, without making one', async () => {
-    const cwd = await tempDataDir()
+    const cwd = await tempDir()
     expect(await tandem(['docs', 'list'], { cwd })).toEqual({
       code: 1,
       stdout: '',
@@ -475,7 +478,7 @@ describe.each([
 ])('on a running server (--url), auth $auth', ({ auth, options }) => {
   /** A seeded server, the token a client needs, and the CLI's environment for it. */
   async function setup() {
-    const running = await startOn(await tempDataDir(), options)
+    const running = await startOn(await tempDir(), options)
     const token =
       auth === 'on'
         ? await signToken(SECRET, { sub: 'ops', docs: ['*'], mode: 'rw', ttlSeconds: 600, admin: true })
@@ -483,7 +486,7 @@ describe.each([
     await seed(running, token)
     const url = `http://127.0.0.1:${running.port}`
     const flags = ['--url', url, ...(token ? ['--token', token] : [])]
-    return { running, token, url, flags, cwd: await tempDataDir() }
+    return { running, token, url, flags, cwd: await tempDir() }
   }
 
   it('docs list, export, stats', async () => {
@@ -547,7 +550,7 @@ describe.each([
   it('backup while it runs, restore into a fresh data directory; restore through --url is refused', async () => {
     const { flags, cwd } = await setup()
     ok(await tandem(['backup', 'snapshot', ...flags], { cwd }))
-    const fresh = await tempDataDir()
+    const fresh = await tempDir()
     ok(await tandem(['restore', 'snapshot', '--data-dir', fresh], { cwd }))
     const restored = await startOn(fresh)
     expect(await served(restored, 'plan')).toBe(PLAN)
@@ -594,14 +597,14 @@ describe.each([
 
 describe('--url edge cases', () => {
   it('waits out 429 as Retry-After says, and finishes', async () => {
-    const running = await startOn(await tempDataDir(), { maxApiRequestsPerSecond: 1 })
+    const running = await startOn(await tempDir(), { maxApiRequestsPerSecond: 1 })
     await seed(running)
     const url = `http://127.0.0.1:${running.port}`
     // The limit is real: a burst of two, then 429.
     const statuses = [] as number[]
     for (let i = 0; i < 3; i++) statuses.push((await fetch(`${url}/api/docs`)).status)
     expect(statuses).toEqual([200, 200, 429])
-    const cwd = await tempDataDir()
+    const cwd = await tempDir()
     // A list and two documents: three requests more, on an empty bucket.
     expect(ok(await tandem(['backup', 'snapshot', '--url', url], { cwd }))).toMatch(/^backed up 2 documents /)
     expect(ok(await tandem(['docs', 'export', 'plan', '--data-dir', 'snapshot'], { cwd }))).toBe(PLAN)
@@ -611,7 +614,7 @@ describe('--url edge cases', () => {
     const closed = await startServer()
     const url = `http://127.0.0.1:${closed.port}`
     await closed.cleanup()
-    expect(await tandem(['docs', 'list', '--url', url], { cwd: await tempDataDir() })).toEqual({
+    expect(await tandem(['docs', 'list', '--url', url], { cwd: await tempDir() })).toEqual({
       code: 1,
       stdout: '',
       stderr: `tandem: --url ${url}: cannot reach the server (ECONNREFUSED)\n`,
@@ -621,7 +624,7 @@ describe('--url edge cases', () => {
 
 describe('a backup through --url while two editors type', () => {
   it('holds, for each document, a state one of the editors had: a prefix of what it typed', async () => {
-    const running = await startOn(await tempDataDir(), { maxMessagesPerSecond: 100_000 })
+    const running = await startOn(await tempDir(), { maxMessagesPerSecond: 100_000 })
     const url = `http://127.0.0.1:${running.port}`
     const a = { solo: client(running, 'race/a'), shared: client(running, 'race/shared') }
     const b = { solo: client(running, 'race/b'), shared: client(running, 'race/shared') }
@@ -661,7 +664,7 @@ describe('a backup through --url while two editors type', () => {
     })
     await until(() => typists.every((t) => t.typed >= 20), 10_000, 'typing under way')
     const typedBefore = typists.map((t) => t.typed)
-    const cwd = await tempDataDir()
+    const cwd = await tempDir()
     const backup = await tandem(['backup', 'snapshot', '--url', url], { cwd })
     const typedAfter = typists.map((t) => t.typed)
     typing = false
@@ -671,7 +674,7 @@ describe('a backup through --url while two editors type', () => {
     // The edits went on during the backup.
     for (const [i, n] of typedAfter.entries()) expect(n).toBeGreaterThan(typedBefore[i]!)
 
-    const fresh = await tempDataDir()
+    const fresh = await tempDir()
     ok(await tandem(['restore', 'snapshot', '--data-dir', fresh], { cwd }))
     await running.stop()
     const restored = await startOn(fresh)
@@ -752,7 +755,7 @@ describe('bad usage', () => {
     [['docs', 'list', '--bogus'], "Unknown option '--bogus'"],
     [['restore', 'data'], 'restore data: that is the --data-dir itself; restore into another data directory'],
   ])('%j: names what is wrong, exit 2, and touches nothing', async (args, message) => {
-    const cwd = await tempDataDir()
+    const cwd = await tempDir()
     expect(await tandem(args, { cwd })).toEqual({
       code: 2,
       stdout: '',
@@ -802,7 +805,7 @@ describe('versions through the CLI', () => {
     })
 
     ok(await tandem(['backup', 'snapshot', '--data-dir', dir], { cwd }))
-    const fresh = await tempDataDir()
+    const fresh = await tempDir()
     ok(await tandem(['restore', join(cwd, 'snapshot'), '--data-dir', fresh], { cwd }))
     expect(
       lines(ok(await tandem(['docs', 'versions', 'plan', '--json', '--data-dir', fresh], { cwd }))),

@@ -1,8 +1,9 @@
 // The example nginx site in deploy/ as a self-hoster would use it: TLS terminated by nginx, the
 // WebSocket upgrade passed through, plain http redirected. Only ports and file paths are changed.
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { get as httpGet } from 'node:http'
 import { get as httpsGet } from 'node:https'
+import { dirname } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
@@ -18,6 +19,7 @@ describe.runIf(nginxAvailable())('deploy/nginx-site.conf in front of Tandem', ()
   let tandem: RunningServer
   let nginx: RunningNginx
   let cert: string
+  let certDir: string | undefined
   let httpPort: number
   let httpsPort: number
 
@@ -26,6 +28,7 @@ describe.runIf(nginxAvailable())('deploy/nginx-site.conf in front of Tandem', ()
     assertBuilt()
     const certificate = await makeCertificate()
     cert = certificate.cert
+    certDir = dirname(certificate.certFile)
     tandem = await startServer({ staticDir: distPath('editor'), trustProxy: true })
     ;[httpPort, httpsPort] = [await freePort(), await freePort()]
     const site = (await readFile('deploy/nginx-site.conf', 'utf8'))
@@ -40,6 +43,7 @@ describe.runIf(nginxAvailable())('deploy/nginx-site.conf in front of Tandem', ()
   afterAll(async () => {
     await nginx?.stop()
     await tandem?.cleanup()
+    if (certDir) await rm(certDir, { recursive: true, force: true })
   })
 
   it('is a valid configuration', async () => {

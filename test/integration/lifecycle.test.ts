@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { WebSocket } from 'ws'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { runCli, type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
-import { tempDataDir } from '../helpers/server.js'
+import { useTempDirs } from '../helpers/stores.js'
 
 const processes: ServerProcess[] = []
 const clients: Client[] = []
@@ -25,6 +25,8 @@ const closeCode = (c: Client) =>
   new Promise<number>((resolve) =>
     (c.provider.ws as unknown as WebSocket).once('close', (code: number) => resolve(code)),
   )
+
+const tempDir = useTempDirs()
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy()
@@ -52,7 +54,7 @@ describe('the tandem command', () => {
   })
 
   it('names --data-dir when the directory cannot be created', async () => {
-    const dir = await tempDataDir()
+    const dir = await tempDir()
     const file = join(dir, 'a-file')
     await writeFile(file, 'not a directory')
     const { code, stderr } = await runCli(['--port', '0', '--data-dir', join(file, 'data')])
@@ -62,8 +64,8 @@ describe('the tandem command', () => {
   })
 
   it('reads PORT and DATA_DIR from the environment, and flags win', async () => {
-    const envDir = await tempDataDir()
-    const flagDir = await tempDataDir()
+    const envDir = await tempDir()
+    const flagDir = await tempDir()
     const fromEnv = await start([], { PORT: '0', DATA_DIR: envDir })
     expect(existsSync(join(envDir, 'CURRENT'))).toBe(true)
     await stopProcess(fromEnv)
@@ -76,7 +78,7 @@ describe('the tandem command', () => {
   })
 
   it('refuses a second server on the same data directory, and the first keeps serving', async () => {
-    const dataDir = await tempDataDir()
+    const dataDir = await tempDir()
     const first = await start(['--data-dir', dataDir])
     const { code, stderr } = await runCli(['--port', '0', '--data-dir', dataDir])
     expect(code).toBe(1)
@@ -91,7 +93,7 @@ describe('the tandem command', () => {
   })
 
   it('serves /healthz, /metrics and 404 over plain HTTP', async () => {
-    const server = await start(['--data-dir', await tempDataDir()])
+    const server = await start(['--data-dir', await tempDir()])
     const base = `http://127.0.0.1:${server.port}`
     const health = await fetch(`${base}/healthz`)
     expect(health.status).toBe(200)
@@ -109,7 +111,7 @@ describe('the tandem command', () => {
     ['SIGUSR2', 1012],
   ] as const) {
     it(`on ${signal} closes sockets with ${expected}, exits 0, and keeps the content`, async () => {
-      const dataDir = await tempDataDir()
+      const dataDir = await tempDir()
       const server = await start(['--data-dir', dataDir])
       const a = client(server)
       await a.synced()
@@ -130,7 +132,7 @@ describe('the tandem command', () => {
   }
 
   it('ignores a second signal during shutdown and loses nothing', async () => {
-    const dataDir = await tempDataDir()
+    const dataDir = await tempDir()
     const server = await start(['--data-dir', dataDir])
     const writers = Array.from({ length: 5 }, (_, i) => client(server, `room${i}`))
     await Promise.all(writers.map((w) => w.synced()))

@@ -12,10 +12,10 @@ import { decodeMessage } from '../../server/protocol.js'
 import { type Client, waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { type RawSocket, rawSocket, textUpdate } from '../helpers/raw.js'
-import { tempDataDir } from '../helpers/server.js'
-import { useInstrumentedServer } from '../helpers/stores.js'
+import { useInstrumentedServer, useTempDirs } from '../helpers/stores.js'
 import { until, waitFor } from '../helpers/wait.js'
 
+const tempDir = useTempDirs()
 const text = (c: Client) => c.doc.getText('t').toString()
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const LEVEL_SOURCE = join(REPO, 'persistence', 'level.ts')
@@ -33,7 +33,7 @@ function typed(count: number, char = 'x') {
 async function batchingStore(commitIntervalMs: number) {
   const batches: number[] = []
   const store = await openLevelStore({
-    dir: await tempDataDir(),
+    dir: await tempDir(),
     commitIntervalMs,
     onBatch: ({ stage, records }) => {
       if (stage === 'journal') batches.push(records)
@@ -48,6 +48,11 @@ function relayed(socket: RawSocket): Uint8Array[] {
     const message = decodeMessage(frame)
     return message.kind === 'sync-update' ? [message.update] : []
   })
+}
+
+/** Resolves once `check()` holds, re-checked at each message `socket` receives. */
+function heard(socket: RawSocket, check: () => boolean, what: string): Promise<void> {
+  return waitFor(socket.ws, 'message', check, 10_000, what)
 }
 
 /** What the data directory holds for `room`, read with a fresh store after the server closed. */
@@ -323,41 +328,41 @@ describe('persistence: group commit through the server', () => {
     const { running } = fixture
     const join = async () => {
       const socket = rawSocket(`${running.url}/merge`)
-      await until(() => socket.received.length > 0, 10_000, 'the sync step 1 that says the room was joined')
+      await heard(socket, () => socket.received.length > 0, 'the sync step 1 that says the room was joined')
       return socket
     }
     const [observer, a, b, c] = [await join(), await join(), await join(), await join()]
     const [docA, docB, docC] = [new Y.Doc(), new Y.Doc(), new Y.Doc()]
     // After a quiet spell a write starts at once: a's edit goes alone.
     a.ws.send(encodeUpdate(textUpdate('a', docA)))
-    await until(() => relayed(observer).length === 1, 10_000, "a's edit at the observer")
+    await heard(observer, () => relayed(observer).length === 1, "a's edit at the observer")
     // b's and c's arrive within the commit window: one batch, one merged update for everyone.
     b.ws.send(encodeUpdate(textUpdate('b', docB)))
     c.ws.send(encodeUpdate(textUpdate('c', docC)))
-    await until(() => relayed(observer).length === 2, 10_000, 'the merged update at the observer')
+    await heard(observer, () => relayed(observer).length === 2, 'the merged update at the observer')
     const authors = (update: Uint8Array) => [...Y.parseUpdateMeta(update).from.keys()].sort()
     const ids = (...docs: Y.Doc[]) => docs.map((d) => d.clientID).sort()
     expect(authors(relayed(observer)[1]!)).toEqual(ids(docB, docC))
     // b and c had a's edit; each gets the merged update, its own edit in it.
-    await until(
-      () => relayed(b).length === 2 && relayed(c).length === 2,
-      10_000,
-      'the merged update at b and c',
+    await Promise.all(
+      [b, c].map((socket) =>
+        heard(socket, () => relayed(socket).length === 2, 'the merged update at b and c'),
+      ),
     )
     for (const author of [a, b, c]) expect(authors(relayed(author).at(-1)!)).toEqual(ids(docB, docC))
     expect(relayed(a)).toHaveLength(1)
     // Two edits of c's in one batch: merged, and not sent back to c.
     for (const text of ['d', 'e']) c.ws.send(encodeUpdate(textUpdate(text, docC)))
-    await until(() => relayed(observer).length === 3, 10_000, "c's two edits at the observer")
+    await heard(observer, () => relayed(observer).length === 3, "c's two edits at the observer")
     expect(authors(relayed(observer)[2]!)).toEqual(ids(docC))
     const seen = new Y.Doc()
     for (const update of relayed(observer)) Y.applyUpdate(seen, update)
     expect(seen.getText('t').length).toBe(5)
-    await until(() => relayed(a).length === 2, 10_000, "c's two edits at a")
+    await heard(a, () => relayed(a).length === 2, "c's two edits at a")
     expect(relayed(c)).toHaveLength(2)
     // Twenty edits in one batch: merges of at most sixteen.
     for (let i = 0; i < 20; i++) b.ws.send(encodeUpdate(textUpdate('f', docB)))
-    await until(() => relayed(observer).length === 5, 10_000, "b's twenty edits at the observer")
+    await heard(observer, () => relayed(observer).length === 5, "b's twenty edits at the observer")
     Y.applyUpdate(seen, relayed(observer)[3]!)
     expect(seen.getText('t').length).toBe(5 + 16)
     Y.applyUpdate(seen, relayed(observer)[4]!)
@@ -367,7 +372,7 @@ describe('persistence: group commit through the server', () => {
 
 describe('persistence: the store on disk', () => {
   it('gives back the space of what compaction replaced: on disk, at most twice the encoded document', async () => {
-    const dir = await tempDataDir()
+    const dir = await tempDir()
     const store = await openLevelStore({ dir })
     const { doc, updates } = typed(5000)
     // Appended in bursts and compacted every 500 records, as a room does.
@@ -384,7 +389,7 @@ describe('persistence: the store on disk', () => {
   })
 
   it('writes on close what was asked before it, even for a document still being read, and refuses what comes after', async () => {
-    const dir = await tempDataDir()
+    const dir = await tempDir()
     const store = await openLevelStore({ dir })
     const { updates } = typed(2)
     // Not cached yet: the store reads the document before it can queue the write.
@@ -398,7 +403,7 @@ describe('persistence: the store on disk', () => {
   })
 
   it('refuses a journal write cut short (a file-size limit, like a full disk), keeps what was acknowledged, and replays it after SIGKILL', async () => {
-    const dir = await tempDataDir()
+    const dir = await tempDir()
     // A 2 MiB update is cut short at the 1 MiB limit and refused; the next one goes to a new
     // segment; the process is killed the moment that one is acknowledged, before LevelDB has it.
     const results = await inLimitedProcess(
@@ -419,7 +424,7 @@ describe('persistence: the store on disk', () => {
   })
 
   it('keeps what the journal acknowledged when LevelDB fails behind it, refuses writes meanwhile, and replays them at the next start', async () => {
-    const dir = await tempDataDir()
+    const dir = await tempDir()
     // Each 200 KiB update goes to LevelDB in its own batch and each batch to its own journal
     // segment, but LevelDB's log file grows past the 1 MiB limit after a few: from then on its
     // writes fail, and the journal refuses what comes next.

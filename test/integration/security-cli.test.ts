@@ -5,12 +5,14 @@ import type { WebsocketProvider } from 'y-websocket'
 import { jwtAuthenticator } from '../../server/auth.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { runCli, type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
-import { tempDataDir } from '../helpers/server.js'
+import { useTempDirs } from '../helpers/stores.js'
 import { until } from '../helpers/wait.js'
 
 const SECRET = 'cli-secret-that-is-long-enough-for-hs256!'
 const processes: ServerProcess[] = []
 const clients: Client[] = []
+
+const tempDir = useTempDirs()
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy()
@@ -59,13 +61,13 @@ describe('the server’s security flags', () => {
     [['--allowed-origins', 'not an origin'], '--allowed-origins: allowedOrigins must be a list of origins'],
     [['--max-rooms', 'lots'], '--max-rooms must be a whole number, got "lots"'],
   ])('refuses %j naming the flag, exit 2', async (args, message) => {
-    const { code, stderr } = await runCli(['--data-dir', await tempDataDir(), ...args])
+    const { code, stderr } = await runCli(['--data-dir', await tempDir(), ...args])
     expect(code).toBe(2)
     expect(stderr).toContain(message)
   })
 
   it('turns auth on from AUTH_SECRET: tokens from npm run token get in, others get 4401', async () => {
-    const server = await startProcess(['--data-dir', await tempDataDir()], { AUTH_SECRET: SECRET })
+    const server = await startProcess(['--data-dir', await tempDir()], { AUTH_SECRET: SECRET })
     processes.push(server)
     const token = (await mint(['--docs', 'notes', '--mode', 'rw'], { AUTH_SECRET: SECRET })).stdout.trim()
     const a = connectClient(server.url, 'notes', { params: { token } })
@@ -80,14 +82,14 @@ describe('the server’s security flags', () => {
   })
 
   it('warns when it listens beyond loopback without auth', async () => {
-    const server = await startProcess(['--data-dir', await tempDataDir(), '--host', '0.0.0.0'])
+    const server = await startProcess(['--data-dir', await tempDir(), '--host', '0.0.0.0'])
     processes.push(server)
     await until(() => server.output().includes('auth is off and the server listens beyond loopback'))
     expect(server.output()).toContain('"level":40')
   })
 
   it('reads a public key file for RS256/ES256 tokens', async () => {
-    const dir = await tempDataDir()
+    const dir = await tempDir()
     const { generateKeyPair, exportSPKI } = await import('jose')
     const { publicKey } = await generateKeyPair('ES256', { extractable: true })
     await writeFile(join(dir, 'key.pem'), await exportSPKI(publicKey))

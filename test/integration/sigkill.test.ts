@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openLevelStore } from '../../persistence/level.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
-import { tempDataDir } from '../helpers/server.js'
+import { useTempDirs } from '../helpers/stores.js'
 
 const TRIALS = 20
 const EDITS_PER_TRIAL = 12
@@ -21,6 +21,8 @@ const client = (server: ServerProcess) => {
 }
 const tokens = (c: Client) => c.doc.getArray<string>('edits').toArray()
 
+const tempDir = useTempDirs()
+
 afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy()
   for (const p of processes.splice(0)) await stopProcess(p, 'SIGKILL')
@@ -29,7 +31,7 @@ afterEach(async () => {
 describe('durability under SIGKILL', () => {
   for (const flags of [[], ['--fsync']]) {
     it(`loses no update another client has received, over ${TRIALS} kills${flags.join(' ')}`, async () => {
-      const dataDir = await tempDataDir()
+      const dataDir = await tempDir()
       const seen: string[] = []
       for (let trial = 0; trial < TRIALS; trial++) {
         const server = await start(['--data-dir', dataDir, ...flags])

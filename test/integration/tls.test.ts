@@ -1,16 +1,18 @@
 import { X509Certificate } from 'node:crypto'
 import { copyFileSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { get } from 'node:https'
+import { dirname } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-import { makeCertificate } from '../helpers/cert.js'
+import { makeCertificate as makeCertificateFiles } from '../helpers/cert.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { startProcess, stopProcess } from '../helpers/process.js'
-import { tempDataDir } from '../helpers/server.js'
+import { useTempDirs } from '../helpers/stores.js'
 import { until, waitFor } from '../helpers/wait.js'
 
 // A certificate made for this run only (openssl, self-signed for 127.0.0.1); clients trust it
@@ -30,6 +32,17 @@ function servedFingerprint(port: number): Promise<string> {
 }
 
 const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256
+
+/** Directories of the certificates made, removed once the file's tests are done. */
+const certificateDirs: string[] = []
+async function makeCertificate() {
+  const made = await makeCertificateFiles()
+  certificateDirs.push(dirname(made.certFile))
+  return made
+}
+afterAll(async () => {
+  await Promise.all(certificateDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
+})
 
 beforeAll(async () => {
   ;({ cert, key } = await makeCertificate())
@@ -100,6 +113,8 @@ describe('TLS (--tls-cert, --tls-key)', () => {
 })
 
 describe('TLS in the CLI', () => {
+  const tempDir = useTempDirs()
+
   it('reads the certificate files again on SIGHUP (the CLI)', async () => {
     const first = await makeCertificate()
     const renewed = await makeCertificate()
@@ -109,7 +124,7 @@ describe('TLS in the CLI', () => {
       '--tls-key',
       first.keyFile,
       '--data-dir',
-      await tempDataDir(),
+      await tempDir(),
     ])
     try {
       expect(await servedFingerprint(child.port)).toBe(fingerprintOf(first.cert))

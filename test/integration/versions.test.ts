@@ -6,7 +6,7 @@ import { signToken } from '../../server/index.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import type { RunningServer } from '../helpers/server.js'
-import { until } from '../helpers/wait.js'
+import { until, waitFor } from '../helpers/wait.js'
 
 async function api(running: RunningServer, method: string, path: string, body?: unknown, token?: string) {
   const res = await fetch(`http://127.0.0.1:${running.port}${path}`, {
@@ -170,12 +170,12 @@ describe('versions on request, restore and the rest of their life', () => {
     await until(
       async () => (await api(fixture.running, 'GET', '/api/docs/leaving?format=text')).status === 200,
     )
+    const unloaded: string[] = []
+    fixture.running.server.on('roomUnloaded', ({ room }) => unloaded.push(room))
     client.provider.disconnect()
-    await until(
-      async () => (await versionsOf(fixture.running, 'leaving')).length === 1,
-      5_000,
-      'the unload’s version',
-    )
+    // The room records what changed since the latest version before it unloads.
+    await waitFor(fixture.running.server, 'roomUnloaded', () => unloaded.includes('leaving'))
+    expect(await versionsOf(fixture.running, 'leaving')).toHaveLength(1)
     const restarted = await fixture.running.restart()
     try {
       expect(await versionsOf(restarted, 'leaving')).toHaveLength(1)

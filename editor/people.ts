@@ -1,3 +1,4 @@
+/** Who is in the document, from its awareness states: the avatars in the editor's bottom bar. */
 import type { EditorView } from 'prosemirror-view'
 import type { Awareness } from 'y-protocols/awareness'
 import { COLORS, type Identity, initials, normalizeIdentity } from './identity.js'
@@ -22,10 +23,10 @@ export function people(awareness: Awareness): Person[] {
 }
 
 /**
- * The presence list: an avatar (initials on the person's colour) per person in the document.
+ * The list of people in the document: an avatar (initials on the person's colour) per person.
  * Clicking someone scrolls to their cursor; clicking yourself edits your name and colour.
  */
-export class PresenceList {
+export class PeopleList {
   readonly dom: HTMLElement
   private readonly list: HTMLElement
   private form: HTMLFormElement | null = null
