@@ -43,7 +43,18 @@ export async function measureLoad(
   }
 }
 
-function drive(server: ProcessUnderTest, spec: LoadSpec): Promise<Measured> {
+/** The load's phases as the parent hears them: clients synced, warm-up over, window over, settled. */
+export type LoadPhase = 'connected' | 'measuring' | 'window' | 'done'
+
+/**
+ * Runs one load against a target already started (and left running); `onPhase` hears each phase
+ * as it begins, after the target's CPU was read for it.
+ */
+export function drive(
+  server: ProcessUnderTest,
+  spec: LoadSpec,
+  onPhase: (phase: LoadPhase) => void = () => undefined,
+): Promise<Measured> {
   // 'advanced': the result's latency samples cross as a typed array, not as JSON.
   const child = fork('dist/bench/loadgen.js', [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -66,13 +77,17 @@ function drive(server: ProcessUnderTest, spec: LoadSpec): Promise<Measured> {
     child.on('message', (message: FromLoadgen) => {
       if (message.type === 'connected') {
         rssConnected = server.rssBytes()
+        onPhase('connected')
         child.send({ type: 'go' })
       } else if (message.type === 'measuring') {
         cpuStart = server.cpuSeconds()
+        onPhase('measuring')
       } else if (message.type === 'window') {
         cpuWindowEnd = server.cpuSeconds()
+        onPhase('window')
       } else if (message.type === 'done') {
         cpuEnd = server.cpuSeconds()
+        onPhase('done')
       } else {
         clearTimeout(deadline)
         resolve({

@@ -8,6 +8,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { type Probe, probeOf } from './probe-link.js'
 
 export type Target = 'relay' | 'tandem' | 'hocuspocus'
 
@@ -16,6 +18,8 @@ export interface ProcessUnderTest {
   readonly pid: number
   readonly url: string
   readonly dataDir: string | null
+  /** The agent inside the process (event loop, forced GC), when started with `probe`. */
+  readonly probe: Probe | null
   /** User + system CPU seconds the process has used so far. */
   cpuSeconds(): number
   /** Resident memory now, and its peak so far, in bytes. */
@@ -27,17 +31,31 @@ export interface ProcessUnderTest {
 
 const CLOCK_TICKS_PER_SECOND = 100
 
+export interface StartOptions {
+  readonly dataDir?: string
+  readonly fsync?: boolean
+  /**
+   * Loads bench/probe.js into the process (`--import`, with `--expose-gc`) and talks to it over an
+   * IPC channel: its event loop's busy time and longest block, its memory after a forced GC.
+   */
+  readonly probe?: boolean
+  /** More command-line arguments for the target, after its own (e.g. `--redis-url`). */
+  readonly args?: readonly string[]
+}
+
+const PROBE_PATH = fileURLToPath(new URL('./probe.js', import.meta.url))
+
 /** Starts `target`; a server that stores gets a fresh data directory unless `dataDir` is given. */
-export async function startTarget(
-  target: Target,
-  options: { readonly dataDir?: string; readonly fsync?: boolean } = {},
-): Promise<ProcessUnderTest> {
+export async function startTarget(target: Target, options: StartOptions = {}): Promise<ProcessUnderTest> {
   const dataDir =
     target === 'relay' ? null : (options.dataDir ?? mkdtempSync(join(tmpdir(), `${target}-bench-`)))
-  const args = command(target, dataDir, options.fsync === true)
+  const args = [...command(target, dataDir, options.fsync === true), ...(options.args ?? [])]
   // e.g. TANDEM_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile the target.
   const nodeArgs = process.env.TANDEM_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
-  const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  if (options.probe) nodeArgs.push('--expose-gc', '--import', PROBE_PATH)
+  const child = spawn(process.execPath, [...nodeArgs, ...args], {
+    stdio: options.probe ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
+  })
   const port = await listeningPort(child)
   const pid = child.pid as number
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
@@ -46,6 +64,7 @@ export async function startTarget(
     pid,
     url: `ws://127.0.0.1:${port}`,
     dataDir,
+    probe: options.probe ? probeOf(child) : null,
     cpuSeconds: () => {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
       return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND

@@ -6,10 +6,15 @@
  *   npm run bench -- --quick           all scenarios, small (about a minute)
  *   npm run bench -- --scenario fanout --rooms 20 --clients 10 --duration 20 --repeat 3
  *   npm run bench -- --scenario fanout --scenario largeroom --with hocuspocus
+ *   npm run bench -- --scenario bigdoc --scenario stall --scenario flood     (issue 17)
+ *   npm run bench -- --scenario cluster --rooms 20 --clients 10    (issue 15: needs redis-server)
  *
- * Flags: --scenario (fanout, connections, coldload, largeroom, persist, crash, history;
- * repeatable), --rooms/--clients (fanout), --connections/--connection-rooms, --edits (coldload,
- * history), --versions (history), --large 300,500
+ * Flags: --scenario (fanout, connections, coldload, largeroom, persist, crash, history, bigdoc,
+ * stall, flood; repeatable), --rooms/--clients (fanout, stall), --connections/--connection-rooms,
+ * --edits (coldload, history, bigdoc, stall), --versions (history), --opens (bigdoc: restarts,
+ * each a cold and a warm open), --big-rooms and --big-interval (stall: big documents opened in
+ * turn, ms from one open's start to the next; 0: back to back),
+ * --flood-seconds and --flood-rate (flood: s, MB/s), --large 300,500
  * and --writers (largeroom), --duration (s, measured), --warmup (s of typing before the measured
  * window, fanout and largeroom), --repeat (alternating runs per target), --with hocuspocus (also
  * measure that peer in fanout and largeroom, reported as Tandem ÷ peer), --out (JSON).
@@ -17,6 +22,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
+import { bigDoc } from './bigdoc.js'
+import { cluster } from './cluster.js'
+import { flood } from './flood.js'
 import { history } from './history.js'
 import {
   coldLoad,
@@ -30,8 +38,21 @@ import {
   type Row,
   type ScenarioResult,
 } from './scenarios.js'
+import { stall } from './stall.js'
 
-const SCENARIOS = ['fanout', 'connections', 'coldload', 'largeroom', 'persist', 'crash', 'history'] as const
+const SCENARIOS = [
+  'fanout',
+  'connections',
+  'coldload',
+  'largeroom',
+  'persist',
+  'crash',
+  'history',
+  'bigdoc',
+  'stall',
+  'flood',
+  'cluster',
+] as const
 const PEERS: readonly Peer[] = ['hocuspocus']
 type Scenario = (typeof SCENARIOS)[number]
 
@@ -47,6 +68,11 @@ const { values } = parseArgs({
     'connection-rooms': { type: 'string' },
     edits: { type: 'string' },
     versions: { type: 'string' },
+    opens: { type: 'string' },
+    'big-rooms': { type: 'string' },
+    'big-interval': { type: 'string' },
+    'flood-seconds': { type: 'string' },
+    'flood-rate': { type: 'string' },
     large: { type: 'string' },
     writers: { type: 'string' },
     repeat: { type: 'string' },
@@ -125,6 +151,39 @@ async function runScenario(name: Scenario): Promise<ScenarioResult[]> {
           number('edits', values.edits, quick ? 5000 : 50_000),
           number('versions', values.versions, quick ? 20 : 200),
         ),
+      ]
+    case 'bigdoc':
+      return [
+        await bigDoc(
+          number('edits', values.edits, quick ? 5000 : 50_000),
+          number('opens', values.opens, quick ? 3 : 5),
+        ),
+      ]
+    case 'stall':
+      return [
+        await stall({
+          rooms: number('rooms', values.rooms, quick ? 3 : 10),
+          clients: number('clients', values.clients, quick ? 3 : 5),
+          edits: number('edits', values.edits, quick ? 5000 : 50_000),
+          bigRooms: number('big-rooms', values['big-rooms'], 2),
+          intervalMs: number('big-interval', values['big-interval'], 1000, true),
+          run,
+        }),
+      ]
+    case 'flood':
+      return [
+        await flood({
+          durationMs: number('flood-seconds', values['flood-seconds'], quick ? 3 : 10) * 1000,
+          rateMBps: number('flood-rate', values['flood-rate'], 25),
+        }),
+      ]
+    case 'cluster':
+      return [
+        await cluster({
+          rooms: number('rooms', values.rooms, quick ? 5 : 20),
+          clients: number('clients', values.clients, quick ? 4 : 10),
+          run,
+        }),
       ]
   }
 }

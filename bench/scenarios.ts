@@ -249,7 +249,8 @@ export function directorySize(dir: string): number {
   return total
 }
 
-async function connected(
+/** A bench client connected to `room` and synced with the server. */
+export async function connected(
   url: string,
   room: string,
   apply = true,
@@ -262,7 +263,8 @@ async function connected(
   return client
 }
 
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+/** Waits (polling every 5 ms) until `check` holds; throws after `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
