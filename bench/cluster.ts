@@ -28,7 +28,7 @@ import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BenchClient, clockRanges, firstStruct, type Ledger } from './client.js'
-import { type ProcessUnderTest, removeDataDir, startTarget } from './proc.js'
+import { type ProcessUnderTest, redisServerArgs, removeDataDir, startTarget } from './proc.js'
 import type { LoadRun, Row, ScenarioResult } from './scenarios.js'
 import { percentiles, pooled, ratio, round } from './stats.js'
 
@@ -453,30 +453,9 @@ async function startRedis(appendfsync: Fsync): Promise<RedisUnderTest> {
   for (let attempt = 1; ; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), 'redis-bench-'))
     const port = await freePort()
-    const child = spawn(
-      REDIS_SERVER,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        appendfsync,
-        '--daemonize',
-        'no',
-        '--logfile',
-        '',
-        '--loglevel',
-        'warning',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
+    const child = spawn(REDIS_SERVER, redisServerArgs(port, dir, appendfsync), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let output = ''
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-4000)

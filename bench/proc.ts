@@ -139,3 +139,15 @@ function listeningPort(child: ChildProcess): Promise<number> {
     child.once('exit', (code) => reject(new Error(`process exited (${code}) before listening`)))
   })
 }
+
+/**
+ * redis-server's arguments for a throwaway instance on 127.0.0.1: in `dir`, no snapshots, the
+ * append-only file on with `appendfsync`, in the foreground, quiet. (The tests' Redis too.)
+ */
+export function redisServerArgs(port: number, dir: string, appendfsync: string): string[] {
+  return [
+    ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''],
+    ...['--appendonly', 'yes', '--appendfsync', appendfsync, '--daemonize', 'no'],
+    ...['--logfile', '', '--loglevel', 'warning'],
+  ]
+}

@@ -112,9 +112,9 @@ async function alternate(spec: Parameters<typeof measureLoad>[1], run: LoadRun) 
   return { rows, compare, peerChecks, worstTandem, title }
 }
 
-/** Typing and cursors in many rooms: latency and cost per delivered update. */
-export async function fanout(rooms: number, clients: number, run: LoadRun): Promise<ScenarioResult> {
-  const spec = {
+/** The fan-out load: every client of `rooms` rooms types and moves its cursor. */
+export function fanoutSpec(rooms: number, clients: number, run: LoadRun) {
+  return {
     rooms,
     clientsPerRoom: clients,
     writersPerRoom: clients,
@@ -125,6 +125,11 @@ export async function fanout(rooms: number, clients: number, run: LoadRun): Prom
     idle: false,
     settleTimeoutMs: 15_000,
   }
+}
+
+/** Typing and cursors in many rooms: latency and cost per delivered update. */
+export async function fanout(rooms: number, clients: number, run: LoadRun): Promise<ScenarioResult> {
+  const spec = fanoutSpec(rooms, clients, run)
   const runs = await alternate(spec, run)
   const latency = runs.compare(p99)
   const cpu = runs.compare(cpuPerDelivered)

@@ -15,7 +15,7 @@ import { drive, type LoadPhase, type Measured } from './load.js'
 import type { LoadSpec } from './loadgen.js'
 import type { LoopStats } from './probe-link.js'
 import { type ProcessUnderTest, removeDataDir, startTarget } from './proc.js'
-import type { LoadRun, ScenarioResult } from './scenarios.js'
+import { fanoutSpec, type LoadRun, type ScenarioResult } from './scenarios.js'
 import { percentiles, pooled, round } from './stats.js'
 
 const KB = 1024
@@ -194,19 +194,7 @@ export async function stall(options: StallOptions): Promise<ScenarioResult> {
   } finally {
     await seed.stop()
   }
-  const spec = {
-    rooms,
-    clientsPerRoom: clients,
-    writersPerRoom: clients,
-    presentApply: true,
-    presentMoveMs: 1000,
-    warmupMs: run.warmupMs,
-    durationMs: run.durationMs,
-    idle: false,
-    settleTimeoutMs: 15_000,
-    expectServerSync: true,
-    hocuspocus: false,
-  }
+  const spec = { ...fanoutSpec(rooms, clients, run), expectServerSync: true, hocuspocus: false }
   const runs: StallRun[] = []
   try {
     for (let i = 0; i < run.repeat; i++) {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { connect } from 'node:net'
+import { redisServerArgs } from '../../bench/proc.js'
 import { freePort } from './nginx.js'
 import { tempDataDir } from './server.js'
 import { until } from './wait.js'
@@ -59,26 +60,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
   let port = 0
 
   const launch = async (): Promise<void> => {
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      appendfsync,
-      '--daemonize',
-      'no',
-      '--logfile',
-      '',
-      '--loglevel',
-      'warning',
-    ]
+    const args = redisServerArgs(port, dir, appendfsync)
     const spawned = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
     spawned.stdout?.on('data', (d) => {
