@@ -137,13 +137,16 @@ export async function storeByEdits(url: string, room: string, edits: number) {
   return { text, state: Y.encodeStateAsUpdate(author.doc), seconds: (performance.now() - started) / 1000 }
 }
 
-/** The `tandem_rooms_loaded` gauge on the server's /metrics. */
-export async function roomsLoaded(server: ProcessUnderTest): Promise<number> {
+/** The server's documents in memory, and being loaded (its /metrics gauges). */
+export async function roomsLoaded(server: ProcessUnderTest): Promise<{ loaded: number; loading: number }> {
   const response = await fetch(`${server.url.replace(/^ws:/, 'http:')}/metrics`)
   const body = await response.text()
-  const line = body.split('\n').find((l) => l.startsWith('tandem_rooms_loaded '))
-  if (!line) throw new Error('/metrics has no tandem_rooms_loaded')
-  return Number(line.split(' ')[1])
+  const gauge = (name: string) => {
+    const line = body.split('\n').find((l) => l.startsWith(`${name} `))
+    if (!line) throw new Error(`/metrics has no ${name}`)
+    return Number(line.split(' ')[1])
+  }
+  return { loaded: gauge('tandem_rooms_loaded'), loading: gauge('tandem_rooms_loading') }
 }
 
 /** What one open cost: the client's time to the full text, the server's event loop meanwhile. */
@@ -181,7 +184,13 @@ export async function bigDoc(edits: number, rounds: number): Promise<ScenarioRes
       const first = await timedOpen(server, room, stored.text)
       cold.push(first.open)
       // The cold client stays: the document is in memory for the warm one. What the load left to
-      // do behind the reply (a compaction) is not the warm open's: let it finish first.
+      // do behind the reply (building the room, a compaction) is not the warm open's: let it
+      // finish first.
+      const builtBy = performance.now() + 30_000
+      while ((await roomsLoaded(server)).loading > 0) {
+        if (performance.now() > builtBy) throw new Error(`${room} was not built within 30 s`)
+        await sleep(20)
+      }
       await sleep(300)
       const second = await timedOpen(server, room, stored.text)
       warm.push(second.open)
@@ -189,7 +198,7 @@ export async function bigDoc(edits: number, rounds: number): Promise<ScenarioRes
       first.close()
       // Unloaded, on a server whose code is warm: the load itself, without the restart's cold JIT.
       const unloadBy = performance.now() + 10_000
-      while ((await roomsLoaded(server)) > 0) {
+      while (await roomsLoaded(server).then((rooms) => rooms.loaded + rooms.loading > 0)) {
         if (performance.now() > unloadBy) throw new Error(`${room} was not unloaded within 10 s`)
         await sleep(20)
       }

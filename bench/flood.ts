@@ -26,6 +26,8 @@ const MAX_CLIENT_BUFFERED_BYTES = 8 * MB
 const SETTLE_TIMEOUT_MS = 120_000
 /** The second reading comes this long after the first (at most; a short flood waits as long as it ran). */
 const MAX_PAUSE_MS = 5_000
+/** The server's memory is sampled this often during the flood. */
+const PEEK_EVERY_MS = 500
 const ROOM = 'flood'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const remote = Symbol('remote')
@@ -146,6 +148,10 @@ export async function flood(options: FloodOptions): Promise<ScenarioResult> {
     const started = performance.now()
     let updates = 0
     let bufferFullMs = 0
+    // Where the memory is at its highest (read without a GC, twice a second).
+    let highest: MemoryStats | null = null
+    const peeks: Promise<void>[] = []
+    let nextPeek = started
     while (writer.open && updates < maxUpdates && performance.now() - started < options.durationMs) {
       const due = (performance.now() - started) * bytesPerMs
       while (writer.open && updates < maxUpdates && updates * CHUNK_BYTES < due) {
@@ -155,11 +161,20 @@ export async function flood(options: FloodOptions): Promise<ScenarioResult> {
         if (updates % MARK_EVERY === 0) writer.mark()
       }
       const tick = performance.now()
+      if (tick >= nextPeek) {
+        nextPeek = tick + PEEK_EVERY_MS
+        peeks.push(
+          probe.peek().then((m) => {
+            if (!highest || m.rssBytes > highest.rssBytes) highest = m
+          }),
+        )
+      }
       await sleep(5)
       if (writer.ws.bufferedAmount > MAX_CLIENT_BUFFERED_BYTES) bufferFullMs += performance.now() - tick
     }
     const floodSeconds = (performance.now() - started) / 1000
     const peakRss = server.peakRssBytes()
+    await Promise.all(peeks)
     const last = writer.open ? writer.mark() : writer.ackedMarker
     const settleStarted = performance.now()
     await until(
@@ -194,6 +209,7 @@ export async function flood(options: FloodOptions): Promise<ScenarioResult> {
       point,
       'RSS MB': round(m.rssBytes / MB),
       'heap used MB': round(m.heapUsedBytes / MB),
+      'heap total MB': round(m.heapTotalBytes / MB),
       'external MB': round(m.externalBytes / MB),
       'array buffers MB': round(m.arrayBuffersBytes / MB),
     })
@@ -209,6 +225,7 @@ export async function flood(options: FloodOptions): Promise<ScenarioResult> {
       rows: [
         memoryRow('before the flood (GC)', before),
         { point: 'peak during the flood', 'RSS MB': round(peakRss / MB) },
+        ...(highest ? [memoryRow('highest of the samples during the flood (no GC)', highest)] : []),
         memoryRow('after the flood, all acknowledged (GC)', after),
         memoryRow(`${pauseMs / 1000} s later (GC)`, paused),
       ],

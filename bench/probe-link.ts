@@ -14,7 +14,10 @@ export interface LoopStats {
   readonly p99DelayMs: number
 }
 
-/** `process.memoryUsage()` right after two forced full GCs (`collected`: false without `--expose-gc`). */
+/**
+ * `process.memoryUsage()`, right after two forced full GCs (`collected`: false without
+ * `--expose-gc`, or when asked to `peek`).
+ */
 export interface MemoryStats {
   readonly collected: boolean
   readonly rssBytes: number
@@ -24,7 +27,7 @@ export interface MemoryStats {
   readonly arrayBuffersBytes: number
 }
 
-export type ProbeRequest = { readonly id: number; readonly kind: 'loop' | 'memory' }
+export type ProbeRequest = { readonly id: number; readonly kind: 'loop' | 'memory' | 'peek' }
 export type ProbeReply =
   | { readonly id: number; readonly loop: LoopStats }
   | { readonly id: number; readonly memory: MemoryStats }
@@ -34,6 +37,8 @@ export interface Probe {
   loop(): Promise<LoopStats>
   /** Forces a full GC in the server, then reads its memory. */
   memory(): Promise<MemoryStats>
+  /** Reads the server's memory as it is, without a GC. */
+  peek(): Promise<MemoryStats>
 }
 
 /** Each answer waits for the server's event loop: a busy server answers late, never wrongly. */
@@ -59,16 +64,18 @@ export function probeOf(child: ChildProcess): Probe {
       })
       child.send({ id, kind } satisfies ProbeRequest)
     })
+  const memory = async (kind: 'memory' | 'peek') => {
+    const reply = await ask(kind)
+    if (!('memory' in reply)) throw new Error(`the probe answered ${kind} with something else`)
+    return reply.memory
+  }
   return {
     loop: async () => {
       const reply = await ask('loop')
       if (!('loop' in reply)) throw new Error('the probe answered loop with something else')
       return reply.loop
     },
-    memory: async () => {
-      const reply = await ask('memory')
-      if (!('memory' in reply)) throw new Error('the probe answered memory with something else')
-      return reply.memory
-    },
+    memory: () => memory('memory'),
+    peek: () => memory('peek'),
   }
 }

@@ -26,8 +26,8 @@ function loop(): LoopStats {
   return stats
 }
 
-function memory(): MemoryStats {
-  const gc = (globalThis as { gc?: () => void }).gc
+function memory(collect: boolean): MemoryStats {
+  const gc = collect ? (globalThis as { gc?: () => void }).gc : undefined
   // Twice: the first full GC runs finalizers (ws, leveldown buffers) whose memory the second frees.
   gc?.()
   gc?.()
@@ -44,7 +44,9 @@ function memory(): MemoryStats {
 
 process.on('message', (request: ProbeRequest) => {
   const reply: ProbeReply =
-    request.kind === 'loop' ? { id: request.id, loop: loop() } : { id: request.id, memory: memory() }
+    request.kind === 'loop'
+      ? { id: request.id, loop: loop() }
+      : { id: request.id, memory: memory(request.kind === 'memory') }
   process.send?.(reply)
 })
 // The server decides when it exits, not the bench's channel.

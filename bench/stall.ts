@@ -73,7 +73,11 @@ function openRepeatedly(
   const opens: { readonly at: number; readonly ms: number }[] = []
   let notUnloaded = 0
   const done = (async () => {
-    const others = await roomsLoaded(server)
+    const inMemory = async () => {
+      const rooms = await roomsLoaded(server)
+      return rooms.loaded + rooms.loading
+    }
+    const others = await inMemory()
     for (let i = 0; i < MAX_OPENS && !stopping; i++) {
       const room = rooms[i % rooms.length] as string
       const at = performance.now()
@@ -98,7 +102,7 @@ function openRepeatedly(
         client.close()
       }
       const deadline = performance.now() + UNLOAD_TIMEOUT_MS
-      while ((await roomsLoaded(server)) > others) {
+      while ((await inMemory()) > others) {
         if (performance.now() > deadline) {
           notUnloaded++
           break

@@ -168,21 +168,6 @@ export class Connection {
     return (message as Extract<Message, { kind: 'sync-step1' }>).stateVector
   }
 
-  /** Resolves once what was sent so far has left for the kernel (or the socket closed). */
-  flushed(): Promise<void> {
-    const raw = this.raw
-    if (!this.isOpen || raw.writableLength === 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const done = () => {
-        raw.off('drain', done)
-        raw.off('close', done)
-        resolve()
-      }
-      raw.on('drain', done)
-      raw.on('close', done)
-    })
-  }
-
   /** Starts delivering messages to `sink`, first the ones queued while it loaded. */
   attach(sink: MessageSink): void {
     this.sink = sink

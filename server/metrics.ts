@@ -34,12 +34,13 @@ export interface Metrics {
 export interface Gauges {
   /** Documents in memory. */
   readonly roomsLoaded: () => number
+  readonly roomsLoading: () => number
   /** Cluster mode: whether Redis is reachable (null on a single node: no such metric). */
   readonly redisUp: (() => boolean) | null
 }
 
 /** Builds the `/metrics` registry over `stats` and the live gauges. */
-export function createMetrics(stats: Stats, { roomsLoaded, redisUp }: Gauges): Metrics {
+export function createMetrics(stats: Stats, { roomsLoaded, roomsLoading, redisUp }: Gauges): Metrics {
   const registry = new Registry()
   const registers = [registry]
   const fromStats = (name: string, help: string, read: () => number) =>
@@ -66,6 +67,14 @@ export function createMetrics(stats: Stats, { roomsLoaded, redisUp }: Gauges): M
     registers,
     collect() {
       this.set(roomsLoaded())
+    },
+  })
+  new Gauge({
+    name: 'tandem_rooms_loading',
+    help: 'Documents being read from the store or built in memory (not yet counted as loaded).',
+    registers,
+    collect() {
+      this.set(roomsLoading())
     },
   })
   if (redisUp) {

@@ -190,6 +190,11 @@ export function isEmptyUpdate(update: Uint8Array): boolean {
   return update.byteLength === 2 && update[0] === 0 && update[1] === 0
 }
 
+/** Whether a state vector is a fresh client's: it holds nothing yet. */
+export function isEmptyStateVector(stateVector: Uint8Array): boolean {
+  return stateVector.byteLength === 1 && stateVector[0] === 0
+}
+
 /**
  * Parses a Yjs (v1) update whole and checks that each client has one section, as Yjs writes it.
  * Its bytes are relayed, and merged with others, as they came, so they must read the same way

@@ -8,6 +8,7 @@ import {
   encodeSyncStep2,
   encodeUpdate,
 } from '../protocol/wire.js'
+import { SLICED_BYTES } from './builder.js'
 import { Connection, type MessageSink } from './connection.js'
 import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 import { History } from './history.js'
@@ -15,7 +16,7 @@ import type { Stats } from './metrics.js'
 import { Outbox } from './outbox.js'
 import { dropPending, hasPending, pendingBytes } from './pending.js'
 import { Presence } from './presence.js'
-import { assertYjsUpdate, isEmptyUpdate, type Message } from './protocol.js'
+import { assertYjsUpdate, isEmptyStateVector, isEmptyUpdate, type Message } from './protocol.js'
 
 /** What a room tells its owner about. */
 export interface RoomEvents {
@@ -66,6 +67,14 @@ interface Incoming {
   readonly frame: Uint8Array | null
 }
 
+/** A large document's state as last stored whole, to answer fresh clients without encoding it. */
+interface Snapshot {
+  readonly state: Uint8Array
+  readonly vector: Uint8Array
+  /** The room's revision when it was taken. */
+  readonly revision: number
+}
+
 /** The origin of a transaction applying what another node stored (cluster mode). */
 const FROM_PEER = Symbol('from another node')
 
@@ -92,7 +101,6 @@ function changedAnything(transaction: Y.Transaction): boolean {
  * it depends on (the room's Outbox holds it until then). So whatever any client has seen is on disk.
  */
 export class Room implements MessageSink {
-  readonly doc = new Y.Doc()
   /** Cursors and names of the people in the room. */
   readonly presence: Presence
   readonly connections = new Set<Connection>()
@@ -116,6 +124,8 @@ export class Room implements MessageSink {
   private revision = 0
   /** The state vector of what the store held when the room was built. */
   private readonly storedVector: Uint8Array
+  /** For a large document: its state as loaded or last compacted. */
+  private snapshot: Snapshot | null = null
   /** The update being applied, when nothing was pending before it. */
   private incoming: Incoming | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
@@ -127,9 +137,11 @@ export class Room implements MessageSink {
   private retryTimer: NodeJS.Timeout | null = null
   private destroyed = false
 
+  /** `doc`: what the `stored` records make (built by a DocBuilder). */
   constructor(
     readonly name: string,
     stored: readonly Uint8Array[],
+    readonly doc: Y.Doc,
     private readonly options: RoomOptions,
   ) {
     this.records = stored.length
@@ -156,12 +168,8 @@ export class Room implements MessageSink {
       maxAwarenessBytes: options.maxAwarenessBytes,
       publish: relay ? (frame) => relay.publishAwareness(this, frame) : undefined,
     })
-    if (stored.length > 0) {
-      this.doc.transact(() => {
-        for (const update of stored) Y.applyUpdate(this.doc, update)
-      })
-    }
     this.storedVector = Y.encodeStateVector(this.doc)
+    if (stored.length === 1) this.keepSnapshot(stored[0] as Uint8Array, this.storedVector)
     this.history = new History(name, this.doc, {
       store: options.store,
       versionQuietMs: options.versionQuietMs,
@@ -196,6 +204,17 @@ export class Room implements MessageSink {
   receive(connection: Connection, message: Message): void {
     switch (message.kind) {
       case 'sync-step1': {
+        const { snapshot } = this
+        if (snapshot && isEmptyStateVector(message.stateVector)) {
+          // A fresh client of a large document: the state as stored, then what changed since
+          // (encoding the whole document would hold up every other room for as long).
+          this.outbox.send(encodeSyncStep2(snapshot.state), null, connection, null)
+          if (this.revision > snapshot.revision) {
+            const since = Y.encodeStateAsUpdate(this.doc, snapshot.vector)
+            this.outbox.send(encodeUpdate(since), null, connection, null)
+          }
+          return
+        }
         // Computed now, sent once everything it contains is on disk.
         let update: Uint8Array
         try {
@@ -387,6 +406,7 @@ export class Room implements MessageSink {
     // Not a gate for outgoing content: it rewrites what is already on disk (or, after a failure,
     // what was relayed anyway), so sync replies need not wait for it.
     const state = Y.encodeStateAsUpdate(this.doc)
+    this.keepSnapshot(state, Y.encodeStateVector(this.doc))
     const written = this.followWrite(this.options.store.compact(this.name, state))
     this.records = 1
     this.appendedBytes = 0
@@ -396,6 +416,10 @@ export class Room implements MessageSink {
       this.dirty = false
       for (const ack of this.cleanWaiters.splice(0)) ack()
     }, noop)
+  }
+
+  private keepSnapshot(state: Uint8Array, vector: Uint8Array): void {
+    this.snapshot = state.byteLength >= SLICED_BYTES ? { state, vector, revision: this.revision } : null
   }
 
   /** Follows an append: the outbox holds what depends on it, settle() waits for it. */

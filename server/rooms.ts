@@ -1,17 +1,11 @@
 import type { Logger } from 'pino'
 import * as Y from 'yjs'
 import { encodeSyncStep2 } from '../protocol/wire.js'
+import { type DocBuilder, SLICED_BYTES } from './builder.js'
 import type { Connection } from './connection.js'
 import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
+import { isEmptyStateVector } from './protocol.js'
 import { Room, type RoomOptions } from './room.js'
-
-/**
- * Documents stored in at least this many bytes answer their first clients from the stored bytes
- * while the room is built (smaller ones build in less time than that takes).
- */
-const EARLY_ANSWER_BYTES = 64 * 1024
-/** How long the build waits for those answers to leave for the kernel, at most, in ms. */
-const EARLY_ANSWER_FLUSH_MS = 1000
 
 export interface RoomsEvents {
   onLoaded(room: Room): void
@@ -48,12 +42,18 @@ export class Rooms {
       readonly maxRooms: number
       /** Connections per document (0: no limit). */
       readonly maxConnectionsPerRoom: number
+      readonly builder: DocBuilder
     },
     private readonly events: RoomsEvents,
   ) {}
 
   get size(): number {
     return this.rooms.size
+  }
+
+  /** Documents being read or built. */
+  get loadingCount(): number {
+    return this.loading.size
   }
 
   /** The room `name` when it is in memory. */
@@ -214,16 +214,21 @@ export class Rooms {
     const read = relay ? relay.open(name).then(() => store.load(name)) : store.load(name)
     const room = read.then(
       async (stored) => {
-        const answered = await answerFromStore(waiters, stored.updates)
-        this.options.stats.answeredFromStore += answered.size
-        this.loading.delete(name)
-        let loaded: Room
+        // Those waiting get the document from the stored bytes while it is built (and those who
+        // come meanwhile, once it is), so opening it cold costs what opening it warm does.
+        const answered = new Set<Connection>()
+        this.options.stats.answeredFromStore += answerFromStore(waiters, stored.updates, answered)
+        let doc: Y.Doc
         try {
-          loaded = new Room(name, stored.updates, this.options)
+          doc = await this.options.builder.build(stored.updates)
         } catch (error) {
+          this.loading.delete(name)
           this.failLoad(name, waiters, error)
           return null
         }
+        this.options.stats.answeredFromStore += answerFromStore(waiters, stored.updates, answered)
+        this.loading.delete(name)
+        const loaded = new Room(name, stored.updates, doc, this.options)
         this.rooms.set(name, loaded)
         relay?.attach(loaded)
         this.events.onLoaded(loaded)
@@ -255,28 +260,26 @@ export class Rooms {
 
 /**
  * Answers, from the stored bytes, the sync step 1 of the clients waiting for a large document to
- * load, before its Y.Doc is built (for a long, fragmented document that takes a while): they
- * apply the document while the server builds its own, so opening it cold costs about what
- * opening it warm does. For a compacted document (one record): a fresh client gets the stored
- * state as it is; a client with state gets the difference Yjs computes from it. Resolves, once those answers have left (or
- * after EARLY_ANSWER_FLUSH_MS), with the connections answered; the room sends them, when they
- * join, what changed since the store was read.
+ * load that sent it and were not answered yet (adding them to `answered`): for a compacted
+ * document (one record), a fresh client gets the stored state as it is, a client with state the
+ * difference Yjs computes from it. The room sends them, when they join, what changed since the
+ * store was read. Returns how many it answered.
  */
-async function answerFromStore(
+function answerFromStore(
   waiters: readonly Connection[],
   stored: readonly Uint8Array[],
-): Promise<Set<Connection>> {
-  const answered = new Set<Connection>()
-  let bytes = 0
-  for (const update of stored) bytes += update.byteLength
-  // Compacted documents only (one record: rooms compact as they unload); records appended since
-  // (after a crash) are merged by building the room.
-  if (stored.length !== 1 || bytes < EARLY_ANSWER_BYTES) return answered
-  const state = stored[0] as Uint8Array
+  answered: Set<Connection>,
+): number {
+  // Compacted documents only (rooms compact as they unload); records appended since (after a
+  // crash) are merged by building the room.
+  const state = stored.length === 1 ? (stored[0] as Uint8Array) : null
+  if (!state || state.byteLength < SLICED_BYTES) return 0
+  let count = 0
   for (const waiter of waiters) {
+    if (answered.has(waiter)) continue
     const stateVector = waiter.isOpen ? waiter.takeSyncStep1() : null
     if (stateVector === null) continue
-    if (stateVector.byteLength === 1 && stateVector[0] === 0) {
+    if (isEmptyStateVector(stateVector)) {
       waiter.send(encodeSyncStep2(state))
     } else {
       try {
@@ -287,15 +290,7 @@ async function answerFromStore(
       }
     }
     answered.add(waiter)
+    count++
   }
-  if (answered.size === 0) return answered
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    Promise.all([...answered].map((waiter) => waiter.flushed())),
-    new Promise((resolve) => {
-      timer = setTimeout(resolve, EARLY_ANSWER_FLUSH_MS)
-    }),
-  ])
-  clearTimeout(timer)
-  return answered
+  return count
 }

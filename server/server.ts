@@ -17,6 +17,7 @@ import { openRedisStore, redactUrl } from '../persistence/redis.js'
 import type { DocStore } from '../persistence/store.js'
 import type { ApiDeps } from './api.js'
 import { AuthError, type Authenticate, jwtAuthenticator, tokenOf } from './auth.js'
+import { DocBuilder } from './builder.js'
 import { type Cluster, openCluster } from './cluster.js'
 import { Connection, type ConnectionOptions, FrameHeaders } from './connection.js'
 import { CloseCode, ConnectionError, documentDeleted, HttpError, OptionsError } from './errors.js'
@@ -75,6 +76,8 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   /** Cluster mode: the relay between this node's rooms and the other nodes'. */
   private cluster: Cluster | null = null
   private rooms: Rooms | null = null
+  /** Builds the rooms' documents, large ones in a worker thread. */
+  private readonly builder = new DocBuilder()
   private api: ApiDeps | null = null
   /** The DOM the HTTP API converts HTML with, made at its first use. */
   private dom: NodeDom | null = null
@@ -89,6 +92,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     this.log = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'tandem' } })
     this.metrics = createMetrics(this.stats, {
       roomsLoaded: () => this.rooms?.size ?? 0,
+      roomsLoading: () => this.rooms?.loadingCount ?? 0,
       redisUp: this.options.redisUrl === null ? null : () => this.cluster?.status().ok ?? false,
     })
     this.staticFiles = this.options.staticDir === null ? null : new StaticFiles(this.options.staticDir)
@@ -204,6 +208,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         versionIntervalMs: this.options.versionIntervalMs,
         maxRooms: this.options.maxRooms,
         maxConnectionsPerRoom: this.options.maxConnectionsPerRoom,
+        builder: this.builder,
         events: {
           onChange: (room, update) => this.emit('change', { room: room.name, update }),
           onPersistError: (room, error) => {
@@ -475,6 +480,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       this.rooms?.leave(connection)
     }
     await this.rooms?.drain()
+    await this.builder.close()
     await this.cluster?.stop()
     await this.store?.close()
     await this.dom?.close()

@@ -150,4 +150,22 @@ describe('a large document opened cold', () => {
       await waitForDoc(doc, () => doc.getText('t').toString() === text)
     expect(state(fresh.doc)).toEqual(state(expected))
   })
+
+  it('gives a fresh client of a large document in memory the stored state, then what changed since', async () => {
+    const { reference } = await storedDocument('warm-fresh')
+    const editor = fixture.client('warm-fresh')
+    const watcher = fixture.client('warm-fresh')
+    await Promise.all([editor.synced(), watcher.synced()])
+    editor.doc.getText('t').insert(0, 'changed after the load ')
+    editor.doc.getText('t').delete(40, 30)
+    const expected = state(editor.doc)
+    expect(expected).not.toEqual(state(reference))
+    // Stored once relayed: the fresh client can only get it from the room's answer.
+    const text = editor.doc.getText('t').toString()
+    await waitForDoc(watcher.doc, () => watcher.doc.getText('t').toString() === text)
+    const fresh = fixture.client('warm-fresh')
+    await fresh.synced()
+    await waitForDoc(fresh.doc, () => fresh.doc.getText('t').toString() === text)
+    expect(state(fresh.doc)).toEqual(expected)
+  })
 })

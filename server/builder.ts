@@ -1,0 +1,116 @@
+/**
+ * Builds a room's Y.Doc from its stored updates without holding up the other rooms.
+ *
+ * A small document is applied at once. A large one (a long, fragmented document takes 100–200 ms
+ * to apply in one go) is built first in a worker thread, which cuts it into slices (slices.ts);
+ * the event loop then applies one slice per turn, so the other rooms' messages are served between
+ * slices. Run from the TypeScript sources (the tests), there is no compiled worker: the slicing
+ * runs inline and only the turns are kept.
+ */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import * as Y from 'yjs'
+import { sliceDocument } from './slices.js'
+
+/** Documents stored in at least this many bytes are built in slices. */
+export const SLICED_BYTES = 64 * 1024
+/** Structs per slice: applying one takes a few milliseconds. */
+const SLICE_STRUCTS = 2000
+
+interface SliceRequest {
+  readonly id: number
+  readonly updates: readonly Uint8Array[]
+  readonly maxStructs: number
+}
+
+export type SliceReply =
+  | { readonly id: number; readonly slices: Uint8Array[] | null }
+  | { readonly id: number; readonly error: string }
+
+const COMPILED_WORKER = new URL('./slices-worker.js', import.meta.url)
+
+export interface BuilderOptions {
+  /** The worker's script; by default the compiled one next to this file, when there is one. */
+  readonly worker?: URL | null
+}
+
+export class DocBuilder {
+  private readonly script: URL | null
+  private worker: Worker | null = null
+  private readonly waiting = new Map<number, (reply: SliceReply) => void>()
+  private nextId = 0
+
+  constructor(options: BuilderOptions = {}) {
+    this.script =
+      options.worker !== undefined
+        ? options.worker
+        : existsSync(fileURLToPath(COMPILED_WORKER))
+          ? COMPILED_WORKER
+          : null
+  }
+
+  /**
+   * Applies `updates` to `doc` (a new one by default) and returns it. Rejects with Yjs's error
+   * for bytes that are no update, like applying them would throw.
+   */
+  async build(updates: readonly Uint8Array[], doc = new Y.Doc()): Promise<Y.Doc> {
+    let bytes = 0
+    for (const update of updates) bytes += update.byteLength
+    const slices = bytes >= SLICED_BYTES ? await this.slice(updates) : null
+    if (!slices) {
+      doc.transact(() => {
+        for (const update of updates) Y.applyUpdate(doc, update)
+      })
+      return doc
+    }
+    for (let i = 0; i < slices.length; i++) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+      Y.applyUpdate(doc, slices[i] as Uint8Array)
+    }
+    return doc
+  }
+
+  /** Stops the worker (a later build starts another). */
+  async close(): Promise<void> {
+    const worker = this.worker
+    this.worker = null
+    await worker?.terminate()
+  }
+
+  /** The slices of `updates`, or null when they are applied as they are. */
+  private async slice(updates: readonly Uint8Array[]): Promise<Uint8Array[] | null> {
+    if (!this.script) return sliceDocument(updates, SLICE_STRUCTS)
+    const id = this.nextId++
+    const reply = await new Promise<SliceReply>((resolve) => {
+      this.waiting.set(id, resolve)
+      const request: SliceRequest = { id, updates, maxStructs: SLICE_STRUCTS }
+      this.start().postMessage(request)
+    })
+    if ('error' in reply) throw new Error(reply.error)
+    return reply.slices
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker
+    const worker = new Worker(this.script as URL)
+    // Idle, it does not keep the process alive.
+    worker.unref()
+    worker.on('message', (reply: SliceReply) => {
+      const resolve = this.waiting.get(reply.id)
+      this.waiting.delete(reply.id)
+      resolve?.(reply)
+    })
+    // A worker that died (out of memory, say) fails the builds it had; the next one starts anew.
+    const fail = (error: Error) => {
+      if (this.worker === worker) this.worker = null
+      for (const [id, resolve] of this.waiting)
+        resolve({ id, error: `document builder failed: ${error.message}` })
+      this.waiting.clear()
+    }
+    worker.on('error', fail)
+    worker.on('exit', (code) => fail(new Error(`exited with code ${code}`)))
+    this.worker = worker
+    return worker
+  }
+}

@@ -1,0 +1,20 @@
+/** The worker thread of builder.ts: builds documents and cuts them into slices. */
+import { parentPort } from 'node:worker_threads'
+import type { SliceReply } from './builder.js'
+import { sliceDocument } from './slices.js'
+
+const port = parentPort
+if (!port) throw new Error('slices-worker.js runs as a worker thread of the server')
+port.on('message', (request: { id: number; updates: Uint8Array[]; maxStructs: number }) => {
+  let reply: SliceReply
+  try {
+    reply = { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
+  } catch (error) {
+    reply = { id: request.id, error: error instanceof Error ? error.message : String(error) }
+  }
+  const slices = 'slices' in reply ? (reply.slices ?? []) : []
+  port.postMessage(
+    reply,
+    slices.map((slice) => slice.buffer as ArrayBuffer),
+  )
+})

@@ -1,0 +1,77 @@
+/**
+ * The compiled document builder (dist/server/builder.js with its worker thread): a large
+ * document is cut into slices in the worker and applied one event-loop turn at a time.
+ */
+import { pathToFileURL } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import type { DocBuilder } from '../../server/builder.js'
+import { assertBuilt, distPath } from '../helpers/built.js'
+
+let builder: DocBuilder
+
+beforeAll(async () => {
+  assertBuilt()
+  const built = (await import(
+    pathToFileURL(distPath('server/builder.js')).href
+  )) as typeof import('../../server/builder.js')
+  builder = new built.DocBuilder({ worker: pathToFileURL(distPath('server/slices-worker.js')) })
+})
+
+afterAll(() => builder.close())
+
+/** A long document edited at random positions by two clients, with deletions. */
+function fragmented(): Uint8Array[] {
+  const a = new Y.Doc()
+  const b = new Y.Doc()
+  let seed = 3
+  const random = () => {
+    seed = (seed * 16807) % 2147483647
+    return seed / 2147483647
+  }
+  for (let i = 0; i < 6000; i++) {
+    const doc = random() < 0.5 ? a : b
+    const text = doc.getText('t')
+    if (text.length > 10 && random() < 0.25) text.delete(Math.floor(random() * (text.length - 5)), 3)
+    else text.insert(Math.floor(random() * (text.length + 1)), `w${i} `, random() < 0.1 ? { bold: true } : {})
+    if (i % 50 === 0) {
+      Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
+      Y.applyUpdate(a, Y.encodeStateAsUpdate(b, Y.encodeStateVector(a)))
+    }
+  }
+  return [Y.encodeStateAsUpdate(a), Y.encodeStateAsUpdate(b)]
+}
+
+describe('the document builder’s worker', () => {
+  it('builds a large document Yjs’s way, letting other work run between its slices', async () => {
+    const updates = fragmented()
+    const reference = new Y.Doc()
+    for (const update of updates) Y.applyUpdate(reference, update)
+    expect(updates[0]?.byteLength).toBeGreaterThan(64 * 1024)
+    // Each slice is one transaction; timers that fire between the first and the last one ran
+    // while the document was being built on this thread.
+    const doc = new Y.Doc()
+    let slices = 0
+    let ticks = 0
+    let ticksBetween = 0
+    doc.on('afterTransaction', () => {
+      if (slices++ === 0) ticks = 0
+      ticksBetween = ticks
+    })
+    const timer = setInterval(() => ticks++, 0)
+    await builder.build(updates, doc).finally(() => clearInterval(timer))
+    expect(Buffer.from(Y.encodeStateAsUpdate(doc))).toEqual(Buffer.from(Y.encodeStateAsUpdate(reference)))
+    expect(slices).toBeGreaterThan(2)
+    expect(ticksBetween).toBeGreaterThan(0)
+  })
+
+  it('fails a build of bytes that are no update, and builds the next one', async () => {
+    const garbage = new Uint8Array(70 * 1024).fill(0xff)
+    await expect(builder.build([garbage])).rejects.toThrow()
+    const [update] = fragmented() as [Uint8Array]
+    const doc = await builder.build([update])
+    const reference = new Y.Doc()
+    Y.applyUpdate(reference, update)
+    expect(doc.getText('t').toString()).toBe(reference.getText('t').toString())
+  })
+})
