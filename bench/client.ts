@@ -187,7 +187,11 @@ export class BenchClient {
       return
     }
     if (syncType === syncProtocol.messageYjsSyncStep2) {
-      if (this.options.apply) Y.applyUpdate(this.doc, payload, this)
+      if (this.options.apply) {
+        // In the order they came, like a stock client: updates sent before the step 2 first.
+        applyAll()
+        Y.applyUpdate(this.doc, payload, this)
+      }
       this.syncedResolve?.()
       return
     }

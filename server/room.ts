@@ -206,13 +206,15 @@ export class Room implements MessageSink {
       case 'sync-step1': {
         const { snapshot } = this
         if (snapshot && isEmptyStateVector(message.stateVector)) {
-          // A fresh client of a large document: the state as stored, then what changed since
-          // (encoding the whole document would hold up every other room for as long).
-          this.outbox.send(encodeSyncStep2(snapshot.state), null, connection, null)
+          // A fresh client of a large document: what changed since the state was stored, then
+          // that state (encoding the whole document would hold up every other room for as long).
+          // In this order the client's Yjs holds the changes until the state they build on comes,
+          // and the sync step 2 that marks it synced leaves it with everything.
           if (this.revision > snapshot.revision) {
             const since = Y.encodeStateAsUpdate(this.doc, snapshot.vector)
             this.outbox.send(encodeUpdate(since), null, connection, null)
           }
+          this.outbox.send(encodeSyncStep2(snapshot.state), null, connection, null)
           return
         }
         // Computed now, sent once everything it contains is on disk.
