@@ -16,6 +16,8 @@ export interface MessageSink {
 /** What every connection of a server shares: limits, counters, logger, and who to tell of a close. */
 export interface ConnectionOptions {
   readonly maxBufferedBytes: number
+  /** Back-pressure: the socket is not read while more of what it sent waits for a write. */
+  readonly maxUnsavedBytes: number
   readonly maxQueuedMessages: number
   /** Per-connection rates; null when both are off. */
   readonly rateLimits: RateLimits | null
@@ -78,6 +80,10 @@ export class Connection {
   /** Pongs received, and the pending `probe()`. */
   private pongs = 0
   private probeTimer: NodeJS.Timeout | null = null
+  /** Bytes of what this connection sent that wait for a write (see `holdUntil`). */
+  private unsaved = 0
+  /** Its socket is not read (back-pressure). */
+  private paused = false
 
   /**
    * @param room the decoded room name
@@ -113,6 +119,7 @@ export class Connection {
     close(this: WebSocket, code: number): void {
       const connection = connectionOf(this)
       connection.closed = true
+      connection.unpause()
       if (connection.expiry) clearTimeout(connection.expiry)
       if (connection.probeTimer) clearTimeout(connection.probeTimer)
       connection.options.onClose(connection, code)
@@ -235,10 +242,41 @@ export class Connection {
   }
 
   /**
+   * Back-pressure: counts `bytes` this connection sent until `written` settles. While more than
+   * `maxUnsavedBytes` wait, its socket is not read (TCP then holds the client back, and what it
+   * sends waits in the kernel, not here); it is read again once half of them are written.
+   */
+  holdUntil(written: Promise<void>, bytes: number): void {
+    this.unsaved += bytes
+    if (!this.paused && !this.closed && this.unsaved > this.options.maxUnsavedBytes) {
+      this.paused = true
+      this.options.stats.pausedConnections++
+      this.socket.pause()
+    }
+    const done = () => {
+      this.unsaved -= bytes
+      if (!this.paused || this.unsaved > this.options.maxUnsavedBytes / 2) return
+      this.unpause()
+      // Its pongs were not read meanwhile either: count it as alive.
+      this.alive = true
+      this.socket.resume()
+    }
+    written.then(done, done)
+  }
+
+  private unpause(): void {
+    if (!this.paused) return
+    this.paused = false
+    this.options.stats.pausedConnections--
+  }
+
+  /**
    * One beat of the server's heartbeat: ends the socket if the peer did not answer the previous
-   * beat's ping (it is gone without a close frame: no handshake to wait for), else pings it.
+   * beat's ping (it is gone without a close frame: no handshake to wait for), else pings it. A
+   * paused socket (its pongs are not read) skips the beat.
    */
   heartbeat(): void {
+    if (this.paused) return
     if (!this.alive) {
       this.socket.terminate()
       return
@@ -252,7 +290,8 @@ export class Connection {
    * no pong comes within `withinMs`: for when another socket claims to be this one's client.
    */
   probe(withinMs: number): void {
-    if (this.probeTimer || !this.isOpen) return
+    // A paused socket's pongs are not read: it is busy sending, not gone.
+    if (this.probeTimer || !this.isOpen || this.paused) return
     const pongs = this.pongs
     this.socket.ping()
     this.probeTimer = setTimeout(() => {

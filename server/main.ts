@@ -53,6 +53,7 @@ Security (see SECURITY.md):
   --max-messages-per-second <n>   per connection, 1008 past it     default 300
   --max-bytes-per-second <n>      per connection, 1008 past it     default 1048576
   --max-buffered-bytes <n>        send buffer, 1013 past it        default 16777216
+  --max-unsaved-bytes <n>         a writer's socket waits past it  default 8388608
   --max-api-requests-per-second <n>  HTTP API, per address, 429 past it  default 20
   --max-api-body-bytes <n>        HTTP API request body, 413 past it default 16777216
 
@@ -103,6 +104,7 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
       'max-messages-per-second': { type: 'string' },
       'max-bytes-per-second': { type: 'string' },
       'max-buffered-bytes': { type: 'string' },
+      'max-unsaved-bytes': { type: 'string' },
       'max-api-requests-per-second': { type: 'string' },
       'max-api-body-bytes': { type: 'string' },
       'version-quiet-ms': { type: 'string' },
@@ -178,6 +180,7 @@ function parseFlags(argv: readonly string[], env: NodeJS.ProcessEnv): ServerOpti
     maxMessagesPerSecond: integer('max-messages-per-second', values['max-messages-per-second']),
     maxBytesPerSecond: integer('max-bytes-per-second', values['max-bytes-per-second']),
     maxBufferedBytes: integer('max-buffered-bytes', values['max-buffered-bytes']),
+    maxUnsavedBytes: integer('max-unsaved-bytes', values['max-unsaved-bytes']),
     maxApiRequestsPerSecond: integer('max-api-requests-per-second', values['max-api-requests-per-second']),
     maxApiBodyBytes: integer('max-api-body-bytes', values['max-api-body-bytes']),
     versionQuietMs: integer('version-quiet-ms', values['version-quiet-ms']),

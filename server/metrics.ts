@@ -8,6 +8,8 @@ import type { ErrorCode } from './errors.js'
  */
 export class Stats {
   connections = 0
+  /** Connections whose socket is not read now (back-pressure: their updates wait for the store). */
+  pausedConnections = 0
   messagesIn = 0
   messagesOut = 0
   bytesIn = 0
@@ -59,6 +61,14 @@ export function createMetrics(stats: Stats, { roomsLoaded, roomsLoading, redisUp
     registers,
     collect() {
       this.set(stats.connections)
+    },
+  })
+  new Gauge({
+    name: 'tandem_connections_paused',
+    help: 'Connections not read now: more of what they sent than --max-unsaved-bytes waits for the store.',
+    registers,
+    collect() {
+      this.set(stats.pausedConnections)
     },
   })
   new Gauge({

@@ -43,6 +43,11 @@ export interface ServerOptions {
   readonly maxMessageBytes?: number
   /** Send-buffer size, in bytes, past which a slow consumer is closed with 1013. Default 16 MiB. */
   readonly maxBufferedBytes?: number
+  /**
+   * Back-pressure: a connection's socket is not read while more than this many bytes of the updates
+   * it sent wait for the store, and is read again once half of them are written. Default 8 MiB.
+   */
+  readonly maxUnsavedBytes?: number
   /** Messages a connection may send while its room loads; more close it with 1013. Default 1000. */
   readonly maxQueuedMessages?: number
   /** Interval of the ping/pong heartbeat; a socket that missed one pong is dropped. Default 30 000 ms. */
@@ -152,6 +157,7 @@ export const DEFAULTS = {
   logger: null,
   maxMessageBytes: 16 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
+  maxUnsavedBytes: 8 * 1024 * 1024,
   maxQueuedMessages: 1000,
   pingIntervalMs: 30_000,
   commitIntervalMs: 0,
@@ -182,6 +188,7 @@ const INTEGER_LIMITS = {
   port: [0, 65_535],
   maxMessageBytes: [64, 2 ** 31 - 1],
   maxBufferedBytes: [1024, 2 ** 40],
+  maxUnsavedBytes: [1024, 2 ** 40],
   maxQueuedMessages: [1, 1_000_000],
   pingIntervalMs: [100, 3_600_000],
   commitIntervalMs: [0, 1_000],

@@ -373,6 +373,7 @@ export class Room implements MessageSink {
       this.outbox.send(frame, update, null, null)
     } else {
       const written = this.followAppend(this.options.store.append(this.name, update))
+      from?.holdUntil(written, update.byteLength)
       if (from?.wantsSaved) this.savedWrites.set(from, written)
       this.history.changed(from)
       this.outbox.send(frame, update, null, from)

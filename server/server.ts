@@ -443,6 +443,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
   private get connectionOptions(): ConnectionOptions {
     this.sharedConnectionOptions ??= {
       maxBufferedBytes: this.options.maxBufferedBytes,
+      maxUnsavedBytes: this.options.maxUnsavedBytes,
       maxQueuedMessages: this.options.maxQueuedMessages,
       rateLimits: rateLimitsOf(this.options),
       stats: this.stats,

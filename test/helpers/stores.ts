@@ -7,13 +7,15 @@ import type { ServerOptions } from '../../server/index.js'
 import { type ServerFixture, useServer } from './fixture.js'
 import { tempDataDir } from './server.js'
 
-/** A real store with a seam: counts calls, and can fail writes or hold compactions on demand. */
+/** A real store with a seam: counts calls, and can fail writes or hold appends and compactions on demand. */
 export interface InstrumentedStore extends DocStore {
   readonly calls: { load: number; append: number; compact: number }
   /** While true, every append and compaction rejects like a full disk, and writes nothing. */
   failWrites: boolean
   /** When set, compactions wait for this promise before reaching the real store. */
   holdCompactions: Promise<void> | null
+  /** When set, appends wait for this promise before reaching the real store. */
+  holdAppends: Promise<void> | null
 }
 
 export function instrument(inner: DocStore): InstrumentedStore {
@@ -22,13 +24,16 @@ export function instrument(inner: DocStore): InstrumentedStore {
     calls: { load: 0, append: 0, compact: 0 },
     failWrites: false,
     holdCompactions: null,
+    holdAppends: null,
     load(name) {
       store.calls.load++
       return inner.load(name)
     },
-    append(name, update) {
+    async append(name, update) {
       store.calls.append++
-      return store.failWrites ? Promise.reject(diskFull()) : inner.append(name, update)
+      if (store.holdAppends) await store.holdAppends
+      if (store.failWrites) throw diskFull()
+      return inner.append(name, update)
     },
     async compact(name, state) {
       store.calls.compact++

@@ -13,6 +13,7 @@ import {
   textUpdate,
   upgradeStatus,
 } from '../helpers/raw.js'
+import { useInstrumentedServer } from '../helpers/stores.js'
 import { until, waitFor } from '../helpers/wait.js'
 
 /** Two edits of one client written as two sections of one update (v1: clients, sections, deletions). */
@@ -23,12 +24,15 @@ function repeatedSection(): Uint8Array {
   return new Uint8Array([2, ...first.subarray(1, -1), ...second.subarray(1, -1), 0])
 }
 
-/** Reads tandem_errors_total{code=…} from /metrics. */
-async function rejections(port: number, code: string): Promise<number> {
+/** Reads a metric (`name` with its labels, as /metrics prints them); 0 when it has no line. */
+async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`tandem_errors_total{code="${code}"}`))
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
   return line ? Number(line.split(' ').pop()) : 0
 }
+
+/** Reads tandem_errors_total{code=…} from /metrics. */
+const rejections = (port: number, code: string) => metric(port, `tandem_errors_total{code="${code}"}`)
 
 describe('malformed input closes only the offending connection, with a precise code', () => {
   const fixture = useServer()
@@ -352,6 +356,35 @@ describe('limits', () => {
       raw.resume()
       expect(await slow.closed).toEqual({ code: 1013, reason: 'send buffer full: reconnect and resync' })
       expect(await rejections(running.port, 'TANDEM_ERR_SLOW_CONSUMER')).toBe(1)
+    })
+  })
+
+  describe('back-pressure', () => {
+    const fixture = useInstrumentedServer({ maxUnsavedBytes: 64 * 1024 })
+
+    it('stops reading a writer whose updates wait for the store, and reads on once they are written', async () => {
+      const { running, store } = fixture
+      const writer = fixture.client('flooded')
+      const reader = fixture.client('flooded')
+      await Promise.all([writer.synced(), reader.synced()])
+      let release = () => {}
+      store.holdAppends = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const chunk = 'x'.repeat(40_000)
+      for (let i = 0; i < 3; i++) writer.doc.getText('t').insert(0, chunk)
+      await until(async () => (await metric(running.port, 'tandem_connections_paused')) === 1)
+      // Sent now, it waits unread in the kernel: nobody can see it before the writes complete.
+      writer.provider.awareness.setLocalStateField('marker', 1)
+      const seen = () => [...reader.provider.awareness.getStates().values()].some((s) => s.marker === 1)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(seen()).toBe(false)
+      expect(reader.doc.getText('t').length).toBe(0)
+      store.holdAppends = null
+      release()
+      await waitFor(reader.provider.awareness, 'change', seen)
+      await waitForDoc(reader.doc, () => reader.doc.getText('t').length === 3 * chunk.length)
+      expect(await metric(running.port, 'tandem_connections_paused')).toBe(0)
     })
   })
 })
