@@ -54,6 +54,8 @@ export async function startTarget(target: Target, options: StartOptions = {}): P
   const nodeArgs = process.env.TANDEM_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
   if (options.probe) nodeArgs.push('--expose-gc', '--import', PROBE_PATH)
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
+    // Every target as Tandem ships (npm start, deploy/tandem.service): README, "Memory".
+    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
     stdio: options.probe ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
   })
   const port = await listeningPort(child)
