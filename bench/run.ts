@@ -156,7 +156,7 @@ async function runScenario(name: Scenario): Promise<ScenarioResult[]> {
       return [
         await bigDoc(
           number('edits', values.edits, quick ? 5000 : 50_000),
-          number('opens', values.opens, quick ? 3 : 5),
+          number('opens', values.opens, quick ? 3 : 7),
         ),
       ]
     case 'stall':

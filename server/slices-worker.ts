@@ -1,10 +1,21 @@
 /** The worker thread of builder.ts: builds documents and cuts them into slices. */
+import { readlinkSync } from 'node:fs'
+import { constants, setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
 import type { SliceReply } from './builder.js'
 import { sliceDocument } from './slices.js'
 
 const port = parentPort
 if (!port) throw new Error('slices-worker.js runs as a worker thread of the server')
+
+// Background work: on a busy machine the event loop (live rooms) and the clients come first.
+// Linux sets a thread's own niceness when given its thread ID; elsewhere this is skipped.
+try {
+  const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop())
+  setPriority(threadId, constants.priority.PRIORITY_LOW)
+} catch {
+  // No /proc (not Linux): the worker runs at the server's priority.
+}
 port.on('message', (request: { id: number; updates: Uint8Array[]; maxStructs: number }) => {
   let reply: SliceReply
   try {

@@ -2,6 +2,7 @@
  * The compiled document builder (dist/server/builder.js with its worker thread): a large
  * document is cut into slices in the worker and applied one event-loop turn at a time.
  */
+import { readdirSync, readFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
@@ -63,6 +64,18 @@ describe('the document builder’s worker', () => {
     expect(Buffer.from(Y.encodeStateAsUpdate(doc))).toEqual(Buffer.from(Y.encodeStateAsUpdate(reference)))
     expect(slices).toBeGreaterThan(2)
     expect(ticksBetween).toBeGreaterThan(0)
+  })
+
+  it('runs at the lowest priority, so that live rooms and clients come first', async () => {
+    // Niceness is the 19th field of a thread's stat; the fields after the command name (which may
+    // hold spaces) start at the 3rd.
+    const niceness = (stat: string) => Number(readFileSync(stat, 'utf8').split(') ')[1]?.split(' ')[16])
+    const threads = () => readdirSync('/proc/self/task').map((tid) => niceness(`/proc/self/task/${tid}/stat`))
+    const own = niceness('/proc/thread-self/stat')
+    await builder.build(fragmented())
+    expect(threads()).toContain(19)
+    // The event loop's thread keeps its own.
+    expect(niceness('/proc/thread-self/stat')).toBe(own)
   })
 
   it('fails a build of bytes that are no update, and builds the next one', async () => {
