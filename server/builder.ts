@@ -16,7 +16,7 @@ import { sliceDocument } from './slices.js'
 /** Documents stored in at least this many bytes are built in slices. */
 export const SLICED_BYTES = 64 * 1024
 /** Structs per slice: applying one takes a few milliseconds. */
-const SLICE_STRUCTS = 2000
+const SLICE_STRUCTS = 1000
 
 interface SliceRequest {
   readonly id: number
