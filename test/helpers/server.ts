@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { afterEach } from 'vitest'
 import { createServer, type ServerOptions, type TandemServer } from '../../server/index.js'
 
 export interface RunningServer {
@@ -42,4 +43,22 @@ export async function startServer(options: ServerOptions = {}, dataDir?: string)
     },
   }
   return running
+}
+
+/**
+ * Fresh temporary directories for the tests of a file or suite (data directories of stores of
+ * their own, working directories, outputs), each removed after the test that made it. Call it
+ * before registering the `afterEach` that stops what uses them (servers, processes): vitest runs
+ * after-hooks in reverse order, so those stop first.
+ */
+export function useTempDirs(): () => Promise<string> {
+  const dirs: string[] = []
+  afterEach(async () => {
+    await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
+  })
+  return async () => {
+    const dir = await tempDataDir()
+    dirs.push(dir)
+    return dir
+  }
 }

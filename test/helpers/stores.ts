@@ -1,11 +1,8 @@
-import { rm } from 'node:fs/promises'
-import { afterEach } from 'vitest'
 import { openLevelStore } from '../../persistence/level.js'
 import type { DocStore } from '../../persistence/store.js'
 import { StoreError } from '../../persistence/store.js'
 import type { ServerOptions } from '../../server/index.js'
 import { type ServerFixture, useServer } from './fixture.js'
-import { tempDataDir } from './server.js'
 
 /** A real store with a seam: counts calls, and can fail writes or hold appends and compactions on demand. */
 export interface InstrumentedStore extends DocStore {
@@ -76,23 +73,5 @@ export function useInstrumentedServer(options: ServerOptions = {}): Instrumented
     },
     client: fixture.client,
     restart: fixture.restart,
-  }
-}
-
-/**
- * Fresh temporary directories for the tests of a file or suite (data directories of stores of
- * their own, working directories, outputs), each removed after the test that made it. Call it
- * before registering the `afterEach` that stops what uses them (servers, processes): vitest runs
- * after-hooks in reverse order, so those stop first.
- */
-export function useTempDirs(): () => Promise<string> {
-  const dirs: string[] = []
-  afterEach(async () => {
-    await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
-  })
-  return async () => {
-    const dir = await tempDataDir()
-    dirs.push(dir)
-    return dir
   }
 }

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { assertBuilt, distPath } from '../helpers/built.js'
-import { useTempDirs } from '../helpers/stores.js'
+import { useTempDirs } from '../helpers/server.js'
 
 // The benchmark harness itself works end to end (tiny sizes). Its figures are for `npm run bench`;
 // nothing here asserts a speed. It runs dist/ as `npm run bench` does: the harness forks the

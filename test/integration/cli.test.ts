@@ -10,8 +10,7 @@ import { parseMarkdown, readDoc, serializeMarkdown, writeDoc } from '../../conte
 import { type DocMeta, openLevelStore, signToken } from '../../server/index.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { CLI, type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
-import { type RunningServer, startServer } from '../helpers/server.js'
-import { useTempDirs } from '../helpers/stores.js'
+import { type RunningServer, startServer, useTempDirs } from '../helpers/server.js'
 import { until } from '../helpers/wait.js'
 
 const SECRET = 'cli-admin-secret-that-is-long-enough!'

@@ -16,7 +16,7 @@ import {
   writeBatch,
 } from '../../persistence/leveldb.js'
 import type { StoredRecord } from '../../persistence/store.js'
-import { useTempDirs } from '../helpers/stores.js'
+import { useTempDirs } from '../helpers/server.js'
 
 /**
  * The LevelDB plumbing under the store, on a real database in a temp dir: open and lock, journal

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { WebSocket } from 'ws'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { runCli, type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
-import { useTempDirs } from '../helpers/stores.js'
+import { useTempDirs } from '../helpers/server.js'
 
 const processes: ServerProcess[] = []
 const clients: Client[] = []

@@ -12,7 +12,8 @@ import { decodeMessage } from '../../server/protocol.js'
 import { type Client, waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { type RawSocket, rawSocket, textUpdate } from '../helpers/raw.js'
-import { useInstrumentedServer, useTempDirs } from '../helpers/stores.js'
+import { useTempDirs } from '../helpers/server.js'
+import { useInstrumentedServer } from '../helpers/stores.js'
 import { until, waitFor } from '../helpers/wait.js'
 
 const tempDir = useTempDirs()

@@ -5,7 +5,7 @@ import type { WebsocketProvider } from 'y-websocket'
 import { jwtAuthenticator } from '../../server/auth.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { runCli, type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
-import { useTempDirs } from '../helpers/stores.js'
+import { useTempDirs } from '../helpers/server.js'
 import { until } from '../helpers/wait.js'
 
 const SECRET = 'cli-secret-that-is-long-enough-for-hs256!'

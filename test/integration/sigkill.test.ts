@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openLevelStore } from '../../persistence/level.js'
 import { type Client, connectClient, waitForDoc } from '../helpers/clients.js'
 import { type ServerProcess, startProcess, stopProcess } from '../helpers/process.js'
-import { useTempDirs } from '../helpers/stores.js'
+import { useTempDirs } from '../helpers/server.js'
 
 const TRIALS = 20
 const EDITS_PER_TRIAL = 12

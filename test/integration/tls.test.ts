@@ -12,7 +12,7 @@ import { makeCertificate as makeCertificateFiles } from '../helpers/cert.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
 import { startProcess, stopProcess } from '../helpers/process.js'
-import { useTempDirs } from '../helpers/stores.js'
+import { useTempDirs } from '../helpers/server.js'
 import { until, waitFor } from '../helpers/wait.js'
 
 // A certificate made for this run only (openssl, self-signed for 127.0.0.1); clients trust it
