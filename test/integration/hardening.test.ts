@@ -366,7 +366,8 @@ describe('limits', () => {
       const { running, store } = fixture
       const writer = fixture.client('flooded')
       const reader = fixture.client('flooded')
-      await Promise.all([writer.synced(), reader.synced()])
+      const other = fixture.client('flooded')
+      await Promise.all([writer.synced(), reader.synced(), other.synced()])
       let release = () => {}
       store.holdAppends = new Promise<void>((resolve) => {
         release = resolve
@@ -376,8 +377,12 @@ describe('limits', () => {
       await until(async () => (await metric(running.port, 'tandem_connections_paused')) === 1)
       // Sent now, it waits unread in the kernel: nobody can see it before the writes complete.
       writer.provider.awareness.setLocalStateField('marker', 1)
-      const seen = () => [...reader.provider.awareness.getStates().values()].some((s) => s.marker === 1)
-      await new Promise((resolve) => setTimeout(resolve, 300))
+      const has = (field: string) => () =>
+        [...reader.provider.awareness.getStates().values()].some((s) => s[field] === 1)
+      const seen = has('marker')
+      // Another client's change, sent after it, comes through: read, the marker would have too.
+      other.provider.awareness.setLocalStateField('probe', 1)
+      await waitFor(reader.provider.awareness, 'change', has('probe'))
       expect(seen()).toBe(false)
       expect(reader.doc.getText('t').length).toBe(0)
       store.holdAppends = null
