@@ -214,10 +214,11 @@ export class Rooms {
     const read = relay ? relay.open(name).then(() => store.load(name)) : store.load(name)
     const room = read.then(
       async (stored) => {
-        // Those waiting get the document from the stored bytes while it is built (and those who
-        // come meanwhile, once it is), so opening it cold costs what opening it warm does.
-        const answered = new Set<Connection>()
-        this.options.stats.answeredFromStore += answerFromStore(waiters, stored.updates, answered)
+        // Those waiting get the document from the stored bytes while it is built, so opening it
+        // cold costs what opening it warm does (those who come meanwhile get the same bytes from
+        // the room's snapshot once it is built).
+        const answered = answerFromStore(waiters, stored.updates)
+        this.options.stats.answeredFromStore += answered.size
         let doc: Y.Doc
         try {
           doc = await this.options.builder.build(stored.updates)
@@ -226,7 +227,6 @@ export class Rooms {
           this.failLoad(name, waiters, error)
           return null
         }
-        this.options.stats.answeredFromStore += answerFromStore(waiters, stored.updates, answered)
         this.loading.delete(name)
         const loaded = new Room(name, stored.updates, doc, this.options)
         this.rooms.set(name, loaded)
@@ -260,23 +260,17 @@ export class Rooms {
 
 /**
  * Answers, from the stored bytes, the sync step 1 of the clients waiting for a large document to
- * load that sent it and were not answered yet (adding them to `answered`): for a compacted
- * document (one record), a fresh client gets the stored state as it is, a client with state the
- * difference Yjs computes from it. The room sends them, when they join, what changed since the
- * store was read. Returns how many it answered.
+ * load that sent it: for a compacted document (one record), a fresh client gets the stored state
+ * as it is, a client with state the difference Yjs computes from it. The room sends them, when
+ * they join, what changed since the store was read. Returns the connections answered.
  */
-function answerFromStore(
-  waiters: readonly Connection[],
-  stored: readonly Uint8Array[],
-  answered: Set<Connection>,
-): number {
+function answerFromStore(waiters: readonly Connection[], stored: readonly Uint8Array[]): Set<Connection> {
+  const answered = new Set<Connection>()
   // Compacted documents only (rooms compact as they unload); records appended since (after a
   // crash) are merged by building the room.
   const state = stored.length === 1 ? (stored[0] as Uint8Array) : null
-  if (!state || state.byteLength < SLICED_BYTES) return 0
-  let count = 0
+  if (!state || state.byteLength < SLICED_BYTES) return answered
   for (const waiter of waiters) {
-    if (answered.has(waiter)) continue
     const stateVector = waiter.isOpen ? waiter.takeSyncStep1() : null
     if (stateVector === null) continue
     if (isEmptyStateVector(stateVector)) {
@@ -290,7 +284,6 @@ function answerFromStore(
       }
     }
     answered.add(waiter)
-    count++
   }
-  return count
+  return answered
 }
