@@ -149,6 +149,12 @@ export async function roomsLoaded(server: ProcessUnderTest): Promise<{ loaded: n
   return { loaded: gauge('tandem_rooms_loaded'), loading: gauge('tandem_rooms_loading') }
 }
 
+/** The server's documents in memory or on their way there. */
+export async function roomsInMemory(server: ProcessUnderTest): Promise<number> {
+  const { loaded, loading } = await roomsLoaded(server)
+  return loaded + loading
+}
+
 /** What one open cost: the client's time to the full text, the server's event loop meanwhile. */
 interface Open {
   readonly ms: number
@@ -198,7 +204,7 @@ export async function bigDoc(edits: number, rounds: number): Promise<ScenarioRes
       first.close()
       // Unloaded, on a server whose code is warm: the load itself, without the restart's cold JIT.
       const unloadBy = performance.now() + 10_000
-      while (await roomsLoaded(server).then((rooms) => rooms.loaded + rooms.loading > 0)) {
+      while ((await roomsInMemory(server)) > 0) {
         if (performance.now() > unloadBy) throw new Error(`${room} was not unloaded within 10 s`)
         await sleep(20)
       }

@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as Y from 'yjs'
-import { editAtRandom, openStock, roomsLoaded } from './bigdoc.js'
+import { editAtRandom, openStock, roomsInMemory } from './bigdoc.js'
 import { BenchClient } from './client.js'
 import { drive, type LoadPhase, type Measured } from './load.js'
 import type { LoadSpec } from './loadgen.js'
@@ -73,11 +73,7 @@ function openRepeatedly(
   const opens: { readonly at: number; readonly ms: number }[] = []
   let notUnloaded = 0
   const done = (async () => {
-    const inMemory = async () => {
-      const rooms = await roomsLoaded(server)
-      return rooms.loaded + rooms.loading
-    }
-    const others = await inMemory()
+    const others = await roomsInMemory(server)
     for (let i = 0; i < MAX_OPENS && !stopping; i++) {
       const room = rooms[i % rooms.length] as string
       const at = performance.now()
@@ -102,7 +98,7 @@ function openRepeatedly(
         client.close()
       }
       const deadline = performance.now() + UNLOAD_TIMEOUT_MS
-      while ((await inMemory()) > others) {
+      while ((await roomsInMemory(server)) > others) {
         if (performance.now() > deadline) {
           notUnloaded++
           break

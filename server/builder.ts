@@ -18,7 +18,8 @@ export const SLICED_BYTES = 64 * 1024
 /** Structs per slice: applying one takes a few milliseconds. */
 const SLICE_STRUCTS = 1000
 
-interface SliceRequest {
+/** What builder.ts asks its worker (slices-worker.ts). */
+export interface SliceRequest {
   readonly id: number
   readonly updates: readonly Uint8Array[]
   readonly maxStructs: number

@@ -2,7 +2,7 @@
 import { readlinkSync } from 'node:fs'
 import { constants, setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
-import type { SliceReply } from './builder.js'
+import type { SliceReply, SliceRequest } from './builder.js'
 import { sliceDocument } from './slices.js'
 
 const port = parentPort
@@ -16,7 +16,7 @@ try {
 } catch {
   // No /proc (not Linux): the worker runs at the server's priority.
 }
-port.on('message', (request: { id: number; updates: Uint8Array[]; maxStructs: number }) => {
+port.on('message', (request: SliceRequest) => {
   let reply: SliceReply
   try {
     reply = { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
