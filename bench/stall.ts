@@ -1,15 +1,16 @@
 /**
  * Does one document stall the others (issue 17)? Fan-out rooms of typing clients (the loadgen of
  * `fanout`) run twice on the same server and data: alone, and while big documents in other rooms
- * are opened cold over and over (a client syncs one and leaves, the server unloads it, as its
- * `tandem_rooms_loaded` gauge on /metrics shows, and the next one is opened). Rounds alternate the
- * two; typing p99 is taken over each one's rounds pooled, as in `fanout`.
+ * are opened cold over and over (a client syncs one, types a letter so that the server builds it,
+ * and leaves; the server compacts and unloads it, as the gauges on its /metrics show, and the
+ * next one is opened). Rounds alternate the two; typing p99 is taken over each one's rounds
+ * pooled, as in `fanout`.
  */
 import { cpSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as Y from 'yjs'
-import { editAtRandom, openStock, roomsInMemory } from './bigdoc.js'
+import { editAtRandom, openStock, roomsInMemory, roomsLoaded } from './bigdoc.js'
 import { BenchClient } from './client.js'
 import { drive, type LoadPhase, type Measured } from './load.js'
 import type { LoadSpec } from './loadgen.js'
@@ -60,8 +61,9 @@ async function storeState(url: string, room: string, state: Uint8Array, text: st
 /**
  * Opens `rooms` in turn until `stop()` says so, one every `intervalMs` (or right after the previous
  * one when that took longer): each by a client that receives the whole document and applies
- * nothing (the server's work is the same; the bench's stays small), then leaves; the next open
- * waits until the server unloaded it, so every open is a cold load.
+ * nothing (the server's work is the same; the bench's stays small), types one letter, waits for
+ * the server to build the document and leaves; the next open waits until the server compacted
+ * and unloaded it, so every open is a cold load, a build and a compaction.
  */
 function openRepeatedly(
   server: ProcessUnderTest,
@@ -94,6 +96,16 @@ function openRepeatedly(
         ]).finally(() => clearTimeout(timer))
         if (client.bytesIn < minBytes) throw new Error(`${room}: sync step 2 was ${client.bytesIn} bytes`)
         opens.push({ at, ms: performance.now() - at })
+        client.type('x')
+        const deadline = performance.now() + OPEN_TIMEOUT_MS
+        // Built once no document is being read or built: the big documents are the only ones.
+        for (;;) {
+          const { reading, loading } = await roomsLoaded(server)
+          if (reading === 0 && loading === 0) break
+          if (performance.now() > deadline)
+            throw new Error(`${room} was not built in time (${reading} reading, ${loading} loading)`)
+          await sleep(20)
+        }
       } finally {
         client.close()
       }
@@ -230,7 +242,7 @@ export async function stall(options: StallOptions): Promise<ScenarioResult> {
   return {
     name:
       `stall: fan-out ${rooms}×${clients} typing, alone and while ${bigRooms.length} documents of ` +
-      `${edits} edits (${round(state.byteLength / KB)} KB) are opened cold in turn, ` +
+      `${edits} edits (${round(state.byteLength / KB)} KB) are opened cold, changed and compacted in turn, ` +
       `${options.intervalMs > 0 ? `one every ${options.intervalMs} ms` : 'back to back'}${title}`,
     rows: [
       ...runs.map(row),

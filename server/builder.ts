@@ -1,5 +1,6 @@
 /**
- * Builds a room's Y.Doc from its stored updates without holding up the other rooms.
+ * Builds a room's Y.Doc from its stored updates without holding up the other rooms (and reads a
+ * stored state for a reading room, stored-state.ts).
  *
  * A small document is applied at once. A large one (a long, fragmented document takes 100–200 ms
  * to apply in one go) is built first in a worker thread, which cuts it into slices (slices.ts);
@@ -12,21 +13,21 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import * as Y from 'yjs'
 import { sliceDocument } from './slices.js'
+import { inspectState, type StateFacts } from './stored-state.js'
 
 /** Documents stored in at least this many bytes are built in slices. */
 export const SLICED_BYTES = 64 * 1024
 /** Structs per slice: applying one takes a few milliseconds. */
 const SLICE_STRUCTS = 1000
 
-/** What builder.ts asks its worker (slices-worker.ts). */
-export interface SliceRequest {
-  readonly id: number
-  readonly updates: readonly Uint8Array[]
-  readonly maxStructs: number
-}
+/** What builder.ts asks its worker (slices-worker.ts): slices of a document, or facts of a state. */
+export type WorkerRequest =
+  | { readonly id: number; readonly updates: readonly Uint8Array[]; readonly maxStructs: number }
+  | { readonly id: number; readonly inspect: Uint8Array }
 
-export type SliceReply =
+export type WorkerReply =
   | { readonly id: number; readonly slices: Uint8Array[] | null }
+  | { readonly id: number; readonly facts: StateFacts }
   | { readonly id: number; readonly error: string }
 
 const COMPILED_WORKER = new URL('./slices-worker.js', import.meta.url)
@@ -39,7 +40,7 @@ export interface BuilderOptions {
 export class DocBuilder {
   private readonly script: URL | null
   private worker: Worker | null = null
-  private readonly waiting = new Map<number, (reply: SliceReply) => void>()
+  private readonly waiting = new Map<number, (reply: WorkerReply) => void>()
   private nextId = 0
 
   constructor(options: BuilderOptions = {}) {
@@ -72,6 +73,14 @@ export class DocBuilder {
     return doc
   }
 
+  /** What a reading room needs to know of a stored `state`, read in the worker. */
+  async inspect(state: Uint8Array): Promise<StateFacts> {
+    if (!this.script) return inspectState(state)
+    const reply = await this.ask((id) => ({ id, inspect: state }))
+    if ('facts' in reply) return reply.facts
+    throw new Error('error' in reply ? reply.error : 'the document builder answered something else')
+  }
+
   /** Stops the worker (a later build starts another). */
   async close(): Promise<void> {
     const worker = this.worker
@@ -82,14 +91,17 @@ export class DocBuilder {
   /** The slices of `updates`, or null when they are applied as they are. */
   private async slice(updates: readonly Uint8Array[]): Promise<Uint8Array[] | null> {
     if (!this.script) return sliceDocument(updates, SLICE_STRUCTS)
+    const reply = await this.ask((id) => ({ id, updates, maxStructs: SLICE_STRUCTS }))
+    if ('slices' in reply) return reply.slices
+    throw new Error('error' in reply ? reply.error : 'the document builder answered something else')
+  }
+
+  private ask(request: (id: number) => WorkerRequest): Promise<WorkerReply> {
     const id = this.nextId++
-    const reply = await new Promise<SliceReply>((resolve) => {
+    return new Promise<WorkerReply>((resolve) => {
       this.waiting.set(id, resolve)
-      const request: SliceRequest = { id, updates, maxStructs: SLICE_STRUCTS }
-      this.start().postMessage(request)
+      this.start().postMessage(request(id))
     })
-    if ('error' in reply) throw new Error(reply.error)
-    return reply.slices
   }
 
   private start(): Worker {
@@ -97,7 +109,7 @@ export class DocBuilder {
     const worker = new Worker(this.script as URL)
     // Idle, it does not keep the process alive.
     worker.unref()
-    worker.on('message', (reply: SliceReply) => {
+    worker.on('message', (reply: WorkerReply) => {
       const resolve = this.waiting.get(reply.id)
       this.waiting.delete(reply.id)
       resolve?.(reply)

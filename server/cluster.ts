@@ -247,8 +247,8 @@ export class Cluster implements Relay {
     this.store.forget(name)
   }
 
-  publishAwareness(room: Room, frame: Uint8Array): void {
-    const followed = this.followed.get(room.name)
+  publishAwareness(name: string, frame: Uint8Array): void {
+    const followed = this.followed.get(name)
     if (followed) this.publish(followed.channel, `a${this.nodeId}\n`, frame)
   }
 

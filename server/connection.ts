@@ -163,16 +163,12 @@ export class Connection {
   }
 
   /**
-   * While the room loads: takes the client's sync step 1 out of the queue and returns its state
-   * vector, to be answered from the stored bytes before the document is built; null when none
-   * came yet (the room then answers it as usual).
+   * Stops delivering messages: they wait, `unread` first, until the next `attach` (a room that was
+   * serving this connection from stored bytes hands it to the room built for its document).
    */
-  takeSyncStep1(): Uint8Array | null {
-    const queued = this.queued
-    const at = queued?.findIndex((message) => message.kind === 'sync-step1') ?? -1
-    if (!queued || at < 0) return null
-    const [message] = queued.splice(at, 1)
-    return (message as Extract<Message, { kind: 'sync-step1' }>).stateVector
+  detach(unread: Message | null): void {
+    this.sink = null
+    this.queued = unread ? [unread] : []
   }
 
   /** Starts delivering messages to `sink`, first the ones queued while it loaded. */
@@ -180,9 +176,14 @@ export class Connection {
     this.sink = sink
     const queued = this.queued ?? []
     this.queued = null
-    for (const message of queued) {
+    for (let i = 0; i < queued.length; i++) {
       if (!this.isOpen) return
-      this.deliver(message)
+      if (this.sink !== sink) {
+        // Detached by one of them: the rest wait, in order, behind what it kept.
+        this.queued = [...(this.queued ?? []), ...queued.slice(i)]
+        return
+      }
+      this.deliver(queued[i] as Message)
     }
   }
 

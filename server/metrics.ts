@@ -37,12 +37,17 @@ export interface Gauges {
   /** Documents in memory. */
   readonly roomsLoaded: () => number
   readonly roomsLoading: () => number
+  /** Large documents served from their stored bytes, not built. */
+  readonly roomsReading: () => number
   /** Cluster mode: whether Redis is reachable (null on a single node: no such metric). */
   readonly redisUp: (() => boolean) | null
 }
 
 /** Builds the `/metrics` registry over `stats` and the live gauges. */
-export function createMetrics(stats: Stats, { roomsLoaded, roomsLoading, redisUp }: Gauges): Metrics {
+export function createMetrics(
+  stats: Stats,
+  { roomsLoaded, roomsLoading, roomsReading, redisUp }: Gauges,
+): Metrics {
   const registry = new Registry()
   const registers = [registry]
   const fromStats = (name: string, help: string, read: () => number) =>
@@ -87,6 +92,14 @@ export function createMetrics(stats: Stats, { roomsLoaded, roomsLoading, redisUp
       this.set(roomsLoading())
     },
   })
+  new Gauge({
+    name: 'tandem_rooms_reading',
+    help: 'Large documents whose clients only read, served from their stored bytes (not built, not counted as loaded).',
+    registers,
+    collect() {
+      this.set(roomsReading())
+    },
+  })
   if (redisUp) {
     new Gauge({
       name: 'tandem_redis_up',
@@ -114,7 +127,7 @@ export function createMetrics(stats: Stats, { roomsLoaded, roomsLoading, redisUp
   }
   fromStats(
     'tandem_sync_answered_from_store_total',
-    'Clients of a large document being loaded answered from its stored bytes before it was built.',
+    'Sync step 1 of clients of a large document answered from its stored bytes, without building it.',
     () => stats.answeredFromStore,
   )
   fromStats('tandem_messages_received_total', 'WebSocket messages received.', () => stats.messagesIn)

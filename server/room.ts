@@ -38,7 +38,7 @@ export interface Relay {
   /** The room `name` left memory, or failed to load: stops hearing it. */
   close(name: string): void
   /** Shares a frame of the awareness changes this node's connections made. */
-  publishAwareness(room: Room, frame: Uint8Array): void
+  publishAwareness(name: string, frame: Uint8Array): void
 }
 
 export interface RoomOptions {
@@ -56,6 +56,25 @@ export interface RoomOptions {
   readonly versionQuietMs: number
   readonly versionIntervalMs: number
   readonly events: RoomEvents
+}
+
+/** A room's people: its connections and their presence, handed on from a reading room to its room. */
+export interface People {
+  readonly connections: Set<Connection>
+  readonly presence: Presence
+}
+
+/** The people of a new room `name`: no one yet. */
+export function gather(name: string, options: RoomOptions): People {
+  const connections = new Set<Connection>()
+  const { relay } = options
+  const presence = new Presence(connections, {
+    flushMs: options.awarenessFlushMs,
+    keepaliveMs: options.keepaliveMs,
+    maxAwarenessBytes: options.maxAwarenessBytes,
+    publish: relay ? (frame) => relay.publishAwareness(name, frame) : undefined,
+  })
+  return { connections, presence }
 }
 
 /** A client's document update, as a sync step 2 or an update message. */
@@ -103,7 +122,7 @@ function changedAnything(transaction: Y.Transaction): boolean {
 export class Room implements MessageSink {
   /** Cursors and names of the people in the room. */
   readonly presence: Presence
-  readonly connections = new Set<Connection>()
+  readonly connections: Set<Connection>
   /** Its versions: recorded automatically, on request, and before the room is unloaded. */
   readonly history: History
   /** Stored records, and the bytes of the ones appended since the document was last compacted. */
@@ -122,8 +141,6 @@ export class Room implements MessageSink {
   private readonly savedWrites = new Map<Connection, Promise<void>>()
   /** Transactions that changed the document since it was built from the store. */
   private revision = 0
-  /** The state vector of what the store held when the room was built. */
-  private readonly storedVector: Uint8Array
   /** For a large document: its state as loaded or last compacted. */
   private snapshot: Snapshot | null = null
   /** The update being applied, when nothing was pending before it. */
@@ -137,17 +154,22 @@ export class Room implements MessageSink {
   private retryTimer: NodeJS.Timeout | null = null
   private destroyed = false
 
-  /** `doc`: what the `stored` records make (built by a DocBuilder). */
+  /**
+   * `doc`: what the `stored` records make (built by a DocBuilder). `people`: those of the reading
+   * room it replaces (already greeted and answered), if any.
+   */
   constructor(
     readonly name: string,
     stored: readonly Uint8Array[],
     readonly doc: Y.Doc,
     private readonly options: RoomOptions,
+    people: People = gather(name, options),
   ) {
+    this.connections = people.connections
+    this.presence = people.presence
     this.records = stored.length
     this.compactedBytes = stored[0]?.byteLength ?? 0
     for (let i = 1; i < stored.length; i++) this.appendedBytes += (stored[i] as Uint8Array).byteLength
-    const { relay } = options
     this.outbox = new Outbox({
       deliver: (frame, to, except) => this.deliver(frame, to, except),
       releasing: (release) => {
@@ -162,14 +184,7 @@ export class Room implements MessageSink {
         }
       },
     })
-    this.presence = new Presence(this.connections, {
-      flushMs: options.awarenessFlushMs,
-      keepaliveMs: options.keepaliveMs,
-      maxAwarenessBytes: options.maxAwarenessBytes,
-      publish: relay ? (frame) => relay.publishAwareness(this, frame) : undefined,
-    })
-    this.storedVector = Y.encodeStateVector(this.doc)
-    if (stored.length === 1) this.keepSnapshot(stored[0] as Uint8Array, this.storedVector)
+    if (stored.length === 1) this.keepSnapshot(stored[0] as Uint8Array, Y.encodeStateVector(this.doc))
     this.history = new History(name, this.doc, {
       store: options.store,
       versionQuietMs: options.versionQuietMs,
@@ -177,18 +192,14 @@ export class Room implements MessageSink {
       authorOf: (connection) => this.authorOf(connection),
     })
     this.doc.on('afterTransactionCleanup', this.onTransaction)
+    // Those who left while it was built.
+    for (const connection of [...this.connections]) if (!connection.isOpen) this.leave(connection)
   }
 
-  /**
-   * Adds a connection and greets it like the reference server: sync step 1, then awareness.
-   * `answered`: its sync step 1 was answered with the stored state while the room loaded
-   * (Rooms.answerFromStore); it then gets what changed since, if anything did.
-   */
-  join(connection: Connection, answered = false): void {
+  /** Adds a connection and greets it like the reference server: sync step 1, then awareness. */
+  join(connection: Connection): void {
     this.connections.add(connection)
     connection.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
-    if (answered && this.revision > 0)
-      this.receive(connection, { kind: 'sync-step1', stateVector: this.storedVector })
     this.presence.greet(connection)
     connection.attach(this)
   }

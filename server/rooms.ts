@@ -1,14 +1,14 @@
 import type { Logger } from 'pino'
-import * as Y from 'yjs'
-import { encodeSyncStep2 } from '../protocol/wire.js'
+import type * as Y from 'yjs'
 import { type DocBuilder, SLICED_BYTES } from './builder.js'
 import type { Connection } from './connection.js'
-import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
-import { isEmptyStateVector } from './protocol.js'
+import { CloseCode, ConnectionError } from './errors.js'
+import { ReadingRoom } from './reading-room.js'
 import { Room, type RoomOptions } from './room.js'
 
 export interface RoomsEvents {
-  onLoaded(room: Room): void
+  /** A document came into memory: a room, or a reading room (a room once built from it is not told). */
+  onLoaded(name: string): void
   onUnloaded(name: string): void
   onLoadFailed(name: string, error: unknown): void
 }
@@ -25,10 +25,12 @@ interface Loading {
 /**
  * Name → room. Concurrent first connections share one load; a room is unloaded once its last
  * connection left, no server-side task holds it and its writes settled, and a connection
- * arriving meanwhile keeps it alive.
+ * arriving meanwhile keeps it alive. A large document is served from its stored state (a
+ * ReadingRoom) until a message or a task needs it built.
  */
 export class Rooms {
   private readonly rooms = new Map<string, Room>()
+  private readonly reading = new Map<string, ReadingRoom>()
   private readonly loading = new Map<string, Loading>()
   private readonly loads = new Set<Promise<unknown>>()
   /** Server-side tasks (the HTTP API) running on a room, by room. */
@@ -56,6 +58,11 @@ export class Rooms {
     return this.loading.size
   }
 
+  /** Documents served from their stored state, not built. */
+  get readingCount(): number {
+    return this.reading.size
+  }
+
   /** The room `name` when it is in memory. */
   loaded(name: string): Room | undefined {
     return this.rooms.get(name)
@@ -68,9 +75,10 @@ export class Rooms {
   join(connection: Connection): void {
     const name = connection.room
     const { maxConnectionsPerRoom } = this.options
-    const room = this.rooms.get(name)
-    const waiting = this.loading.get(name)
-    const present = room?.connections.size ?? waiting?.waiters.length ?? 0
+    const present =
+      (this.rooms.get(name) ?? this.reading.get(name))?.connections.size ??
+      this.loading.get(name)?.waiters.length ??
+      0
     if (maxConnectionsPerRoom > 0 && present >= maxConnectionsPerRoom) {
       connection.fail(
         new ConnectionError(
@@ -81,20 +89,26 @@ export class Rooms {
       )
       return
     }
-    if (room) {
-      room.join(connection)
-      return
-    }
-    if (waiting) {
-      waiting.waiters.push(connection)
-      return
-    }
+    if (this.enter(connection)) return
     const full = this.fullError()
     if (full) {
       connection.fail(full)
       return
     }
     this.load(name, [connection])
+  }
+
+  /** Joins `connection` to its document in memory or on its way; false when there is none. */
+  private enter(connection: Connection): boolean {
+    const name = connection.room
+    const room = this.rooms.get(name) ?? this.reading.get(name)
+    if (room) {
+      room.join(connection)
+      return true
+    }
+    const loading = this.loading.get(name)
+    loading?.waiters.push(connection)
+    return loading !== undefined
   }
 
   /**
@@ -108,7 +122,8 @@ export class Rooms {
     if (room) {
       this.holds.set(room, (this.holds.get(room) ?? 0) + 1)
     } else {
-      let loading = this.loading.get(name)
+      const reading = this.reading.get(name)
+      let loading = reading ? this.wake(reading) : this.loading.get(name)
       if (!loading) {
         const full = this.fullError()
         if (full) throw full
@@ -137,6 +152,12 @@ export class Rooms {
   async evict(name: string, error: ConnectionError): Promise<void> {
     const loading = this.loading.get(name)
     if (loading) await loading.room
+    const reading = this.reading.get(name)
+    if (reading) {
+      this.close(reading)
+      for (const connection of [...reading.connections]) connection.fail(error)
+      return
+    }
     const room = this.rooms.get(name)
     if (!room) return
     this.rooms.delete(name)
@@ -149,6 +170,12 @@ export class Rooms {
 
   /** Removes `connection` from its room; unloads the room when it was the last one. */
   leave(connection: Connection): void {
+    const reading = this.reading.get(connection.room)
+    if (reading) {
+      reading.leave(connection)
+      if (reading.connections.size === 0) this.close(reading)
+      return
+    }
     const room = this.rooms.get(connection.room)
     if (!room) return
     room.leave(connection)
@@ -197,7 +224,7 @@ export class Rooms {
   /** The error for one document more than `maxRooms`, or null while there is room. */
   private fullError(): ConnectionError | null {
     const { maxRooms } = this.options
-    if (maxRooms === 0 || this.rooms.size + this.loading.size < maxRooms) return null
+    if (maxRooms === 0 || this.rooms.size + this.reading.size + this.loading.size < maxRooms) return null
     return new ConnectionError(
       'TANDEM_ERR_TOO_MANY_ROOMS',
       CloseCode.TryAgainLater,
@@ -205,50 +232,105 @@ export class Rooms {
     )
   }
 
-  /**
-   * Reads the document and makes its room. In a cluster the room hears the other nodes' updates
-   * from before the read on, and applies those the read missed before anyone joins it.
-   */
+  /** Reads the document and opens it: as a reading room when it is large, else as a room. */
   private load(name: string, waiters: Connection[]): Loading {
     const { store, relay } = this.options
+    // In a cluster the room hears the other nodes' updates from before the read on.
     const read = relay ? relay.open(name).then(() => store.load(name)) : store.load(name)
-    const room = read.then(
-      async (stored) => {
-        // Those waiting get the document from the stored bytes while it is built, so opening it
-        // cold costs what opening it warm does (those who come meanwhile get the same bytes from
-        // the room's snapshot once it is built).
-        const answered = answerFromStore(waiters, stored.updates)
-        this.options.stats.answeredFromStore += answered.size
-        let doc: Y.Doc
-        try {
-          doc = await this.options.builder.build(stored.updates)
-        } catch (error) {
+    const loading: Loading = {
+      waiters,
+      holds: 0,
+      room: read.then(
+        (stored) => this.open(name, stored.updates, loading),
+        (error: unknown) => {
           this.loading.delete(name)
           this.failLoad(name, waiters, error)
           return null
-        }
-        this.loading.delete(name)
-        const loaded = new Room(name, stored.updates, doc, this.options)
-        this.rooms.set(name, loaded)
-        relay?.attach(loaded)
-        this.events.onLoaded(loaded)
-        // Synchronously with the insertion: no unload can slip in between.
-        if (loading.holds > 0) this.holds.set(loaded, loading.holds)
-        for (const waiter of waiters) if (waiter.isOpen) loaded.join(waiter, answered.has(waiter))
-        if (this.idle(loaded)) void this.unload(loaded)
-        return loaded
-      },
-      (error: unknown) => {
-        this.loading.delete(name)
-        this.failLoad(name, waiters, error)
-        return null
-      },
-    )
-    const loading: Loading = { waiters, holds: 0, room }
-    this.loading.set(name, loading)
-    this.loads.add(room)
-    void room.finally(() => this.loads.delete(room))
+        },
+      ),
+    }
+    this.track(name, loading)
     return loading
+  }
+
+  /**
+   * A large compacted document becomes a reading room: its clients get it from the stored bytes
+   * at once, and it is built only when a message needs it, or at once for a waiting task or in a
+   * cluster (the other nodes' updates need a document to be applied to). Any other is built.
+   */
+  private open(name: string, updates: readonly Uint8Array[], loading: Loading): Promise<Room | null> {
+    const state = updates.length === 1 ? (updates[0] as Uint8Array) : null
+    if (!state || state.byteLength < SLICED_BYTES) return this.build(name, updates, loading, null)
+    this.loading.delete(name)
+    const facts = this.options.builder.inspect(state)
+    const reading = new ReadingRoom(name, state, this.options, facts, (woken) => this.wake(woken))
+    this.reading.set(name, reading)
+    this.events.onLoaded(name)
+    // A waiter's queued change may wake it meanwhile: then the rest wait for the room.
+    for (const waiter of loading.waiters) if (waiter.isOpen) this.enter(waiter)
+    if (this.reading.get(name) !== reading) return (this.loading.get(name) as Loading).room
+    if (loading.holds > 0 || this.options.relay) return this.wake(reading, loading.holds).room
+    if (reading.connections.size === 0) this.close(reading)
+    return Promise.resolve(null)
+  }
+
+  /** Builds the room of a reading room, which hands over its connections and their presence. */
+  private wake(reading: ReadingRoom, holds = 0): Loading {
+    const { name } = reading
+    this.reading.delete(name)
+    const loading: Loading = {
+      waiters: [...reading.connections],
+      holds,
+      room: Promise.resolve().then(() => this.build(name, [reading.state], loading, reading)),
+    }
+    this.track(name, loading)
+    return loading
+  }
+
+  /**
+   * Builds the document and makes its room; in a cluster, it applies the other nodes' updates the
+   * read missed before anyone joins it. `from`: the reading room it replaces.
+   */
+  private async build(
+    name: string,
+    updates: readonly Uint8Array[],
+    loading: Loading,
+    from: ReadingRoom | null,
+  ): Promise<Room | null> {
+    let doc: Y.Doc
+    try {
+      doc = await this.options.builder.build(updates)
+    } catch (error) {
+      this.loading.delete(name)
+      from?.destroy()
+      this.failLoad(name, loading.waiters, error)
+      return null
+    }
+    this.loading.delete(name)
+    const room = new Room(name, updates, doc, this.options, from ?? undefined)
+    this.rooms.set(name, room)
+    this.options.relay?.attach(room)
+    if (!from) this.events.onLoaded(name)
+    // Synchronously with the insertion: no unload can slip in between.
+    if (loading.holds > 0) this.holds.set(room, loading.holds)
+    // A reading room's people too: they were answered, but may not have had a sync step 1.
+    for (const waiter of loading.waiters) if (waiter.isOpen) room.join(waiter)
+    if (this.idle(room)) void this.unload(room)
+    return room
+  }
+
+  private track(name: string, loading: Loading): void {
+    this.loading.set(name, loading)
+    this.loads.add(loading.room)
+    void loading.room.finally(() => this.loads.delete(loading.room))
+  }
+
+  /** Drops a reading room (nothing to write: it changed nothing). */
+  private close(reading: ReadingRoom): void {
+    this.reading.delete(reading.name)
+    reading.destroy()
+    this.options.relay?.close(reading.name)
+    this.events.onUnloaded(reading.name)
   }
 
   private failLoad(name: string, waiters: readonly Connection[], error: unknown): void {
@@ -256,34 +338,4 @@ export class Rooms {
     this.events.onLoadFailed(name, error)
     for (const waiter of waiters) waiter.close(CloseCode.InternalError, 'document could not be loaded')
   }
-}
-
-/**
- * Answers, from the stored bytes, the sync step 1 of the clients waiting for a large document to
- * load that sent it: for a compacted document (one record), a fresh client gets the stored state
- * as it is, a client with state the difference Yjs computes from it. The room sends them, when
- * they join, what changed since the store was read. Returns the connections answered.
- */
-function answerFromStore(waiters: readonly Connection[], stored: readonly Uint8Array[]): Set<Connection> {
-  const answered = new Set<Connection>()
-  // Compacted documents only (rooms compact as they unload); records appended since (after a
-  // crash) are merged by building the room.
-  const state = stored.length === 1 ? (stored[0] as Uint8Array) : null
-  if (!state || state.byteLength < SLICED_BYTES) return answered
-  for (const waiter of waiters) {
-    const stateVector = waiter.isOpen ? waiter.takeSyncStep1() : null
-    if (stateVector === null) continue
-    if (isEmptyStateVector(stateVector)) {
-      waiter.send(encodeSyncStep2(state))
-    } else {
-      try {
-        waiter.send(encodeSyncStep2(Y.diffUpdate(state, stateVector)))
-      } catch (cause) {
-        waiter.fail(invalidPayload('invalid state vector', cause))
-        continue
-      }
-    }
-    answered.add(waiter)
-  }
-  return answered
 }

@@ -93,6 +93,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
     this.metrics = createMetrics(this.stats, {
       roomsLoaded: () => this.rooms?.size ?? 0,
       roomsLoading: () => this.rooms?.loadingCount ?? 0,
+      roomsReading: () => this.rooms?.readingCount ?? 0,
       redisUp: this.options.redisUrl === null ? null : () => this.cluster?.status().ok ?? false,
     })
     this.staticFiles = this.options.staticDir === null ? null : new StaticFiles(this.options.staticDir)
@@ -218,7 +219,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         },
       },
       {
-        onLoaded: (room) => this.emit('roomLoaded', { room: room.name }),
+        onLoaded: (room) => this.emit('roomLoaded', { room }),
         onUnloaded: (room) => this.emit('roomUnloaded', { room }),
         onLoadFailed: (room, error) => {
           this.stats.countError('TANDEM_ERR_LOAD_FAILED')

@@ -1,9 +1,10 @@
-/** The worker thread of builder.ts: builds documents and cuts them into slices. */
+/** The worker thread of builder.ts: builds documents and cuts them into slices, reads states. */
 import { readlinkSync } from 'node:fs'
 import { constants, setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
-import type { SliceReply, SliceRequest } from './builder.js'
+import type { WorkerReply, WorkerRequest } from './builder.js'
 import { sliceDocument } from './slices.js'
+import { inspectState } from './stored-state.js'
 
 const port = parentPort
 if (!port) throw new Error('slices-worker.js runs as a worker thread of the server')
@@ -16,10 +17,13 @@ try {
 } catch {
   // No /proc (not Linux): the worker runs at the server's priority.
 }
-port.on('message', (request: SliceRequest) => {
-  let reply: SliceReply
+port.on('message', (request: WorkerRequest) => {
+  let reply: WorkerReply
   try {
-    reply = { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
+    reply =
+      'inspect' in request
+        ? { id: request.id, facts: inspectState(request.inspect) }
+        : { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
   } catch (error) {
     reply = { id: request.id, error: error instanceof Error ? error.message : String(error) }
   }

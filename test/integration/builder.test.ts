@@ -87,4 +87,18 @@ describe('the document builder’s worker', () => {
     Y.applyUpdate(reference, update)
     expect(doc.getText('t').toString()).toBe(reference.getText('t').toString())
   })
+
+  it('reads a stored state in the worker: its state vector and delete set, as Yjs has them', async () => {
+    const [update] = fragmented() as [Uint8Array]
+    const facts = await builder.inspect(update)
+    expect(Y.decodeStateVector(facts.vector)).toEqual(
+      Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)),
+    )
+    const reference = new Y.Doc()
+    Y.applyUpdate(reference, update)
+    let deletions = 0
+    for (const ranges of facts.deleted.values()) deletions += ranges.length / 2
+    expect(deletions).toBeGreaterThan(0)
+    await expect(builder.inspect(new Uint8Array(70 * 1024).fill(0xff))).rejects.toThrow()
+  })
 })

@@ -1,16 +1,17 @@
 /**
- * Opening a large document cold (after a restart): the first clients' sync step 1 is answered
- * from the stored bytes while the server builds the document (server/rooms.ts answerFromStore).
+ * Opening a large document cold (after a restart): its clients' sync step 1 is answered from the
+ * stored bytes, and the document is built only once a client changes it (server/reading-room.ts).
  * What each client ends with must be what the warm path gives: Yjs's own result.
  */
 import { get } from 'node:http'
 import { describe, expect, it } from 'vitest'
+import type { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { openLevelStore } from '../../persistence/level.js'
 import type { DocStore } from '../../persistence/store.js'
 import { waitForDoc } from '../helpers/clients.js'
 import { useServer } from '../helpers/fixture.js'
-import { until } from '../helpers/wait.js'
+import { until, waitFor } from '../helpers/wait.js'
 
 /** Loads wait for this: the test lets them go once its clients' first messages are in. */
 let loadGate: Promise<void> = Promise.resolve()
@@ -40,15 +41,18 @@ async function metric(name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
 }
 
-/** Holds loads until `clients` stock clients have sent their greetings (sync step 1, awareness). */
-function holdLoads(clients: number): () => Promise<void> {
+/**
+ * Holds loads until `clients` stock clients have sent their greetings (sync step 1, awareness)
+ * and `more` messages besides.
+ */
+function holdLoads(clients: number, more = 0): () => Promise<void> {
   let release = () => {}
   loadGate = new Promise((resolve) => {
     release = resolve
   })
   return async () => {
     const received = () => metric('tandem_messages_received_total')
-    await until(async () => (await received()) >= 2 * clients, 10_000, 'the clients’ first messages')
+    await until(async () => (await received()) >= 2 * clients + more, 10_000, 'the clients’ first messages')
     release()
   }
 }
@@ -170,5 +174,108 @@ describe('a large document opened cold', () => {
       fresh.provider.once('sync', () => resolve(state(fresh.doc))),
     )
     expect(await atSync).toEqual(expected)
+  })
+
+  it('serves readers without building the document, with their presence, and builds it at the first change', async () => {
+    const { reference } = await storedDocument('readers')
+    const a = fixture.client('readers')
+    const b = fixture.client('readers')
+    await Promise.all([a.synced(), b.synced()])
+    expect(state(a.doc)).toEqual(state(reference))
+    expect(await metric('tandem_rooms_reading')).toBe(1)
+    expect(await metric('tandem_rooms_loaded')).toBe(0)
+    // A client that holds the document already (a tab reconnecting after a restart) answers the
+    // server's sync step 1 with its whole delete set: it changes nothing, and builds nothing.
+    const before = await metric('tandem_messages_received_total')
+    fixture.client('readers', { doc: docOf(Y.encodeStateAsUpdate(reference)) })
+    const received = () => metric('tandem_messages_received_total')
+    // Its sync step 1, awareness, and its answer to the server's.
+    await until(async () => (await received()) >= before + 3, 10_000, 'the returning client’s answer')
+    expect(await metric('tandem_rooms_reading')).toBe(1)
+    expect(await metric('tandem_rooms_loaded')).toBe(0)
+    // Presence works while the document is not built.
+    a.provider.awareness.setLocalStateField('user', { name: 'Ada' })
+    const seesAda = (client: typeof b) => () =>
+      [...client.provider.awareness.getStates().values()].some((s) => s.user?.name === 'Ada')
+    await waitFor(b.provider.awareness, 'change', seesAda(b))
+    // A change builds it; the change reaches the other reader and a newcomer, Ada's cursor stays.
+    a.doc.getText('t').insert(0, 'the first change ')
+    const text = a.doc.getText('t').toString()
+    await waitForDoc(b.doc, () => b.doc.getText('t').toString() === text)
+    expect(await metric('tandem_rooms_reading')).toBe(0)
+    expect(await metric('tandem_rooms_loaded')).toBe(1)
+    expect(seesAda(b)()).toBe(true)
+    const c = fixture.client('readers')
+    await waitForDoc(c.doc, () => c.doc.getText('t').toString() === text)
+    await waitFor(c.provider.awareness, 'change', seesAda(c))
+    expect(state(c.doc)).toEqual(state(a.doc))
+  })
+
+  it('drops a document its last reader left, and serves the next reader from the store again', async () => {
+    await storedDocument('left')
+    const unloaded: string[] = []
+    fixture.running.server.on('roomUnloaded', ({ room }) => unloaded.push(room))
+    const reader = fixture.client('left')
+    await reader.synced()
+    expect(await metric('tandem_rooms_reading')).toBe(1)
+    reader.provider.disconnect()
+    await waitFor(fixture.running.server, 'roomUnloaded', () => unloaded.includes('left'))
+    expect(await metric('tandem_rooms_reading')).toBe(0)
+    const next = fixture.client('left')
+    await next.synced()
+    expect(state(next.doc)).toEqual(state(reader.doc))
+    expect(await metric('tandem_sync_answered_from_store_total')).toBe(2)
+  })
+
+  it('applies a change sent while the document loads, in order, after answering the sync', async () => {
+    const { reference } = await storedDocument('early-change')
+    const letGo = holdLoads(1, 2)
+    const editor = fixture.client('early-change')
+    await waitFor(editor.provider, 'status', () => editor.provider.wsconnected)
+    // Queued behind the client's sync step 1 and awareness: the change wakes the room mid-queue,
+    // the cursor that follows must wait behind it (the client would send neither again).
+    editor.doc.getText('t').insert(0, 'typed while it loads ')
+    editor.provider.awareness.setLocalStateField('user', { name: 'Grace' })
+    await letGo()
+    const expected = docOf(Y.encodeStateAsUpdate(reference), Y.encodeStateAsUpdate(editor.doc))
+    const text = expected.getText('t').toString()
+    await waitForDoc(editor.doc, () => editor.doc.getText('t').toString() === text)
+    const fresh = fixture.client('early-change')
+    await waitForDoc(fresh.doc, () => fresh.doc.getText('t').toString() === text)
+    expect(state(fresh.doc)).toEqual(state(expected))
+    const seesGrace = () =>
+      [...fresh.provider.awareness.getStates().values()].some((s) => s.user?.name === 'Grace')
+    await waitFor(fresh.provider.awareness, 'change', seesGrace, 5_000)
+    expect(await metric('tandem_rooms_loaded')).toBe(1)
+  })
+
+  it('builds a document its readers hold for an API write, and closes them for an API delete', async () => {
+    await storedDocument('api-written')
+    const request = (method: string, body?: string) =>
+      fetch(`http://127.0.0.1:${fixture.running.port}/api/docs/api-written`, {
+        method,
+        ...(body === undefined ? {} : { body, headers: { 'content-type': 'text/plain' } }),
+      })
+    const reader = fixture.client('api-written')
+    await reader.synced()
+    expect(await metric('tandem_rooms_reading')).toBe(1)
+    expect((await request('PUT', 'written through the API')).status).toBe(200)
+    const fragment = reader.doc.getXmlFragment('prosemirror')
+    await waitForDoc(reader.doc, () => fragment.toString().includes('written through the API'))
+    expect(await metric('tandem_rooms_loaded')).toBe(1)
+
+    await storedDocument('api-deleted')
+    const doomed = fixture.client('api-deleted')
+    await doomed.synced()
+    expect(await metric('tandem_rooms_reading')).toBe(1)
+    const closed = new Promise<{ code: number }>((resolve) =>
+      (doomed.provider as WebsocketProvider).once('closed', resolve),
+    )
+    const deleted = await fetch(`http://127.0.0.1:${fixture.running.port}/api/docs/api-deleted`, {
+      method: 'DELETE',
+    })
+    expect(deleted.status).toBe(204)
+    expect((await closed).code).toBe(4410)
+    expect(await metric('tandem_rooms_reading')).toBe(0)
   })
 })
