@@ -106,6 +106,40 @@ export function openStock(url: string, room: string, expected: string, timeoutMs
 }
 
 /**
+ * Opens `room` with `count` stock clients that hold `state` already (tabs reconnecting after a
+ * restart) and resolves once every provider is synced, with their close.
+ */
+async function openReturning(url: string, room: string, state: Uint8Array, count: number) {
+  const providers = Array.from({ length: count }, () => {
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, state)
+    return new WebsocketProvider(url, room, doc, {
+      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+      disableBc: true,
+    })
+  })
+  const close = () => {
+    for (const provider of providers) {
+      provider.destroy()
+      provider.doc.destroy()
+    }
+  }
+  const timeout = sleep(60_000).then(() => {
+    throw new Error(`${room}: ${count} returning clients were not synced within 60 s`)
+  })
+  const synced = Promise.all(
+    providers.map((provider) => new Promise((resolve) => provider.once('sync', resolve))),
+  )
+  try {
+    await Promise.race([synced, timeout])
+  } catch (error) {
+    close()
+    throw error
+  }
+  return close
+}
+
+/**
  * Types the document into `room` as its author would (every edit its own update message) and
  * waits until a fresh stock client reads all of it. Returns the text and the seconds it took.
  */
@@ -164,6 +198,15 @@ export async function roomsInMemory(server: ProcessUnderTest): Promise<number> {
   return loaded + loading + reading
 }
 
+/** Resolves once the server holds no document in memory (within 10 s). */
+async function unloaded(server: ProcessUnderTest, room: string): Promise<void> {
+  const by = performance.now() + 10_000
+  while ((await roomsInMemory(server)) > 0) {
+    if (performance.now() > by) throw new Error(`${room} was not unloaded within 10 s`)
+    await sleep(20)
+  }
+}
+
 /** Types one letter at the start of the document's paragraph. */
 function typeOne(doc: Y.Doc): void {
   const paragraph = doc.getXmlFragment(FRAGMENT).get(0) as Y.XmlElement
@@ -176,13 +219,31 @@ interface Open {
   readonly loop: LoopStats
 }
 
+function probeOf(server: ProcessUnderTest) {
+  if (!server.probe) throw new Error('bigdoc needs the server started with its probe')
+  return server.probe
+}
+
 async function timedOpen(server: ProcessUnderTest, room: string, text: string) {
-  const probe = server.probe
-  if (!probe) throw new Error('bigdoc needs the server started with its probe')
+  const probe = probeOf(server)
   await probe.loop()
   const opened = await openStock(server.url, room, text)
   return { open: { ms: opened.ms, loop: await probe.loop() } satisfies Open, opened }
 }
+
+/** RETURNING clients that hold the document reconnect to it unbuilt: their time to synced. */
+async function timedReturn(server: ProcessUnderTest, room: string, state: Uint8Array): Promise<Open> {
+  const probe = probeOf(server)
+  await probe.loop()
+  const started = performance.now()
+  const close = await openReturning(server.url, room, state, RETURNING)
+  const open = { ms: performance.now() - started, loop: await probe.loop() }
+  close()
+  return open
+}
+
+/** Tabs that reconnect together to a document after a restart, in the `returning` row. */
+const RETURNING = 10
 
 const median = (values: readonly number[]) => percentiles(values).p50
 
@@ -198,6 +259,7 @@ export async function bigDoc(edits: number, rounds: number): Promise<ScenarioRes
     const cold: Open[] = []
     const warm: Open[] = []
     const reopened: Open[] = []
+    const returning: Open[] = []
     const apply: number[] = []
     let diskBytes = 0
     for (let r = 0; r < rounds; r++) {
@@ -223,15 +285,15 @@ export async function bigDoc(edits: number, rounds: number): Promise<ScenarioRes
       second.opened.close()
       first.opened.close()
       // Unloaded, on a server whose code is warm: the load itself, without the restart's cold JIT.
-      const unloadBy = performance.now() + 10_000
-      while ((await roomsInMemory(server)) > 0) {
-        if (performance.now() > unloadBy) throw new Error(`${room} was not unloaded within 10 s`)
-        await sleep(20)
-      }
+      await unloaded(server, room)
       const third = await timedOpen(server, room, text)
       reopened.push(third.open)
+      const held = Y.encodeStateAsUpdate(third.opened.doc)
       third.opened.close()
       apply.push(clientApplyMs(stored.state))
+      // Unloaded again: tabs that hold the document come back to it, served unbuilt.
+      await unloaded(server, room)
+      returning.push(await timedReturn(server, room, held))
     }
     const coldMs = median(cold.map((o) => o.ms))
     const warmMs = median(warm.map((o) => o.ms))
@@ -252,6 +314,7 @@ export async function bigDoc(edits: number, rounds: number): Promise<ScenarioRes
         row('cold (after a restart; served from the stored bytes)', cold),
         row('warm (document built, in memory)', warm),
         row('reopened (unloaded, same server process)', reopened),
+        row(`${RETURNING} returning (clients holding it reconnect together, to synced; unbuilt)`, returning),
         {
           open: 'client apply alone',
           'median ms': median(apply),

@@ -20,14 +20,19 @@ export const SLICED_BYTES = 64 * 1024
 /** Structs per slice: applying one takes a few milliseconds. */
 const SLICE_STRUCTS = 1000
 
-/** What builder.ts asks its worker (slices-worker.ts): slices of a document, or facts of a state. */
+/**
+ * What builder.ts asks its worker (slices-worker.ts): slices of a document, facts of a state, or
+ * the difference between a state and a client's state vector.
+ */
 export type WorkerRequest =
   | { readonly id: number; readonly updates: readonly Uint8Array[]; readonly maxStructs: number }
   | { readonly id: number; readonly inspect: Uint8Array }
+  | { readonly id: number; readonly diff: Uint8Array; readonly vector: Uint8Array }
 
 export type WorkerReply =
   | { readonly id: number; readonly slices: Uint8Array[] | null }
   | { readonly id: number; readonly facts: StateFacts }
+  | { readonly id: number; readonly update: Uint8Array }
   | { readonly id: number; readonly error: string }
 
 const COMPILED_WORKER = new URL('./slices-worker.js', import.meta.url)
@@ -78,6 +83,18 @@ export class DocBuilder {
     if (!this.script) return inspectState(state)
     const reply = await this.ask((id) => ({ id, inspect: state }))
     if ('facts' in reply) return reply.facts
+    throw new Error('error' in reply ? reply.error : 'the document builder answered something else')
+  }
+
+  /**
+   * What a client holding `vector` lacks of a stored `state`: `Y.diffUpdate`, computed in the
+   * worker (tens of milliseconds for a large document, for every client that reconnects).
+   * Rejects with Yjs's error for a vector or state that does not parse.
+   */
+  async diff(state: Uint8Array, vector: Uint8Array): Promise<Uint8Array> {
+    if (!this.script) return Y.diffUpdate(state, vector)
+    const reply = await this.ask((id) => ({ id, diff: state, vector }))
+    if ('update' in reply) return reply.update
     throw new Error('error' in reply ? reply.error : 'the document builder answered something else')
   }
 

@@ -166,9 +166,9 @@ export class Connection {
    * Stops delivering messages: they wait, `unread` first, until the next `attach` (a room that was
    * serving this connection from stored bytes hands it to the room built for its document).
    */
-  detach(unread: Message | null): void {
+  detach(unread: readonly Message[]): void {
     this.sink = null
-    this.queued = unread ? [unread] : []
+    this.queued = [...unread]
   }
 
   /** Starts delivering messages to `sink`, first the ones queued while it loaded. */

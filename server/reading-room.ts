@@ -7,22 +7,33 @@ import { isEmptyStateVector, isEmptyUpdate, type Message } from './protocol.js'
 import { gather, type RoomOptions } from './room.js'
 import { addsNothing, type StateFacts } from './stored-state.js'
 
+/** Reads a stored state off the event loop (the DocBuilder's worker). */
+export interface StateReader {
+  /** What the state holds. */
+  inspect(state: Uint8Array): Promise<StateFacts>
+  /** What a client holding `vector` lacks of it: `Y.diffUpdate`. */
+  diff(state: Uint8Array, vector: Uint8Array): Promise<Uint8Array>
+}
+
 /**
  * A large document whose clients so far only read it, served from its stored state (one compacted
  * record) without building its `Y.Doc`: building one takes the server a few hundred milliseconds
  * of CPU and tens of megabytes, which people who only read never need.
  *
- * Sync step 1 is answered with the stored bytes (a fresh client) or the difference Yjs computes
- * from them (a client with state), at once; the server's own sync step 1 follows once the state
- * is read (off the event loop, stored-state.ts). Presence works as in a room. The first message
- * that changes the document (or a "saved" marker) wakes it: every connection holds its messages,
- * that one first, until the room built from the same state takes them over with their presence.
+ * Sync step 1 is answered with the stored bytes (a fresh client) at once, or with the difference
+ * Yjs computes from them (a client with state, such as one reconnecting) once the worker has it;
+ * the server's own sync step 1 follows once the state is read (stored-state.ts). Both are off the
+ * event loop. Presence works as in a room. The first message that changes the document (or a
+ * "saved" marker) wakes it: every connection holds its messages (sync step 1s not answered yet,
+ * then that one) until the room built from the same state takes them over with their presence.
  */
 export class ReadingRoom implements MessageSink {
   readonly connections: Set<Connection>
   readonly presence: Presence
   /** What the stored state holds, once read. */
   private facts: StateFacts | null = null
+  /** Per connection, the sync step 1s not answered yet (the worker computes one), in order. */
+  private readonly unanswered = new Map<Connection, Answer[]>()
   /** Woken (a room took its people over) or destroyed. */
   private done = false
 
@@ -31,13 +42,13 @@ export class ReadingRoom implements MessageSink {
     /** The stored state: one compacted record. */
     readonly state: Uint8Array,
     private readonly options: RoomOptions,
-    /** What the state holds; rejects when it cannot be read (then the room is woken: built). */
-    facts: Promise<StateFacts>,
+    private readonly reader: StateReader,
     /** Called once, by the first message that needs the document. */
     private readonly wake: (room: ReadingRoom) => void,
   ) {
     ;({ connections: this.connections, presence: this.presence } = gather(name, options))
-    facts.then(
+    // When the state cannot be read, the room is woken: built (and the error reported) by Rooms.
+    reader.inspect(state).then(
       (known) => {
         this.facts = known
         if (this.done) return
@@ -60,13 +71,15 @@ export class ReadingRoom implements MessageSink {
 
   /** Removes a connection and the awareness states it announced. */
   leave(connection: Connection): void {
-    if (this.connections.delete(connection)) this.presence.leave(connection)
+    if (!this.connections.delete(connection)) return
+    this.unanswered.delete(connection)
+    this.presence.leave(connection)
   }
 
   receive(connection: Connection, message: Message): void {
     switch (message.kind) {
       case 'sync-step1':
-        this.answer(connection, message.stateVector)
+        this.answer(connection, message)
         return
       case 'awareness':
         this.presence.apply(connection, message.update)
@@ -91,25 +104,78 @@ export class ReadingRoom implements MessageSink {
     this.presence.destroy()
   }
 
-  /** Wakes it: its connections hold their messages, `message` first for `from`. */
+  /**
+   * Wakes it: its connections hold their messages for the room, each its unanswered sync step 1s
+   * first, then `message` for `from`.
+   */
   private rouse(from: Connection | null, message: Message | null): void {
     if (this.done) return
     this.done = true
-    for (const held of this.connections) held.detach(held === from ? message : null)
+    for (const held of this.connections) {
+      const unread = (this.unanswered.get(held) ?? []).map((answer) => answer.message)
+      held.detach(held === from && message ? [...unread, message] : unread)
+    }
+    this.unanswered.clear()
     this.wake(this)
   }
 
-  /** Sync step 2 for `stateVector`: the stored bytes as they are, or Yjs's difference of them. */
-  private answer(connection: Connection, stateVector: Uint8Array): void {
-    let update = this.state
-    if (!isEmptyStateVector(stateVector)) {
+  /**
+   * Sync step 2 for a client's sync step 1: the stored bytes as they are for a fresh client, else
+   * Yjs's difference of them, computed off the event loop. Answers go in the order asked.
+   */
+  private answer(connection: Connection, message: SyncStep1): void {
+    const { stateVector } = message
+    const fresh = isEmptyStateVector(stateVector)
+    if (!fresh) {
       try {
-        update = Y.diffUpdate(this.state, stateVector)
+        // Checked here, so that a vector that does not parse fails its connection at once.
+        Y.decodeStateVector(stateVector)
       } catch (cause) {
         throw invalidPayload('invalid state vector', cause)
       }
     }
-    this.options.stats.answeredFromStore++
-    connection.send(encodeSyncStep2(update))
+    const answer: Answer = { message, update: fresh ? this.state : null }
+    const waiting = this.unanswered.get(connection)
+    if (waiting) waiting.push(answer)
+    else this.unanswered.set(connection, [answer])
+    if (fresh) {
+      this.sendAnswers(connection)
+      return
+    }
+    this.reader
+      .diff(this.state, stateVector)
+      // The worker failed (it died, say): Yjs's difference here, as a room would compute it.
+      .catch(() => Y.diffUpdate(this.state, stateVector))
+      .then(
+        (update) => {
+          answer.update = update
+          this.sendAnswers(connection)
+        },
+        (cause: unknown) => {
+          if (this.done || !this.unanswered.delete(connection)) return
+          connection.fail(invalidPayload('invalid state vector', cause))
+        },
+      )
   }
+
+  /** Sends `connection` the answers that are ready, in order, up to the first one that is not. */
+  private sendAnswers(connection: Connection): void {
+    const waiting = this.unanswered.get(connection)
+    // Woken, the room answers them; gone, nobody asks.
+    if (this.done || !waiting) return
+    for (let next = waiting[0]; next?.update; next = waiting[0]) {
+      waiting.shift()
+      this.options.stats.answeredFromStore++
+      connection.send(encodeSyncStep2(next.update))
+    }
+    if (waiting.length === 0) this.unanswered.delete(connection)
+  }
+}
+
+type SyncStep1 = Extract<Message, { kind: 'sync-step1' }>
+
+/** A sync step 1 and, once computed, its answer. */
+interface Answer {
+  readonly message: SyncStep1
+  update: Uint8Array | null
 }

@@ -262,8 +262,9 @@ export class Rooms {
     const state = updates.length === 1 ? (updates[0] as Uint8Array) : null
     if (!state || state.byteLength < SLICED_BYTES) return this.build(name, updates, loading, null)
     this.loading.delete(name)
-    const facts = this.options.builder.inspect(state)
-    const reading = new ReadingRoom(name, state, this.options, facts, (woken) => this.wake(woken))
+    const reading = new ReadingRoom(name, state, this.options, this.options.builder, (woken) =>
+      this.wake(woken),
+    )
     this.reading.set(name, reading)
     this.events.onLoaded(name)
     // A waiter's queued change may wake it meanwhile: then the rest wait for the room.

@@ -1,7 +1,11 @@
-/** The worker thread of builder.ts: builds documents and cuts them into slices, reads states. */
+/**
+ * The worker thread of builder.ts: builds documents and cuts them into slices, reads states, and
+ * diffs them against state vectors.
+ */
 import { readlinkSync } from 'node:fs'
 import { constants, setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
+import * as Y from 'yjs'
 import type { WorkerReply, WorkerRequest } from './builder.js'
 import { sliceDocument } from './slices.js'
 import { inspectState } from './stored-state.js'
@@ -23,13 +27,15 @@ port.on('message', (request: WorkerRequest) => {
     reply =
       'inspect' in request
         ? { id: request.id, facts: inspectState(request.inspect) }
-        : { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
+        : 'diff' in request
+          ? { id: request.id, update: Y.diffUpdate(request.diff, request.vector) }
+          : { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
   } catch (error) {
     reply = { id: request.id, error: error instanceof Error ? error.message : String(error) }
   }
-  const slices = 'slices' in reply ? (reply.slices ?? []) : []
+  const made = 'slices' in reply ? (reply.slices ?? []) : 'update' in reply ? [reply.update] : []
   port.postMessage(
     reply,
-    slices.map((slice) => slice.buffer as ArrayBuffer),
+    made.map((bytes) => bytes.buffer as ArrayBuffer),
   )
 })

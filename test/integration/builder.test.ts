@@ -101,4 +101,26 @@ describe('the document builder’s worker', () => {
     expect(deletions).toBeGreaterThan(0)
     await expect(builder.inspect(new Uint8Array(70 * 1024).fill(0xff))).rejects.toThrow()
   })
+
+  it('diffs a stored state against a client’s state vector in the worker, byte for byte as Yjs does', async () => {
+    const [update] = fragmented() as [Uint8Array]
+    const reference = new Y.Doc()
+    Y.applyUpdate(reference, update)
+    // A client that holds everything (a tab reconnecting), one that holds part, and an offline one.
+    const partly = Y.encodeStateVector(
+      new Map(
+        [...Y.decodeStateVector(Y.encodeStateVector(reference))].map(([client, clock]) => [
+          client,
+          Math.floor(clock / 2),
+        ]),
+      ),
+    )
+    const offline = new Map([[424242, 7]])
+    for (const vector of [Y.encodeStateVector(reference), partly, Y.encodeStateVector(offline)]) {
+      expect(Buffer.from(await builder.diff(update, vector))).toEqual(
+        Buffer.from(Y.diffUpdate(update, vector)),
+      )
+    }
+    await expect(builder.diff(new Uint8Array(70 * 1024).fill(0xff), partly)).rejects.toThrow()
+  })
 })

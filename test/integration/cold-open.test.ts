@@ -249,6 +249,24 @@ describe('a large document opened cold', () => {
     expect(await metric('tandem_rooms_loaded')).toBe(1)
   })
 
+  it('answers a returning client whose change wakes the document before its sync reply is computed', async () => {
+    const { reference, half } = await storedDocument('early-return')
+    const letGo = holdLoads(1, 1)
+    // A client that holds part of the document: its sync step 1 is answered by a difference,
+    // computed off the event loop. Its change, queued behind it, wakes the document first: the
+    // room built for it must answer that step 1 (the client would not send it again).
+    const returning = fixture.client('early-return', { doc: docOf(half) })
+    await waitFor(returning.provider, 'status', () => returning.provider.wsconnected)
+    returning.doc.getText('t').insert(0, 'back online ')
+    await letGo()
+    await returning.synced()
+    const expected = docOf(Y.encodeStateAsUpdate(reference), Y.encodeStateAsUpdate(returning.doc))
+    const text = expected.getText('t').toString()
+    await waitForDoc(returning.doc, () => returning.doc.getText('t').toString() === text)
+    expect(state(returning.doc)).toEqual(state(expected))
+    expect(await metric('tandem_rooms_loaded')).toBe(1)
+  })
+
   it('builds a document its readers hold for an API write, and closes them for an API delete', async () => {
     await storedDocument('api-written')
     const request = (method: string, body?: string) =>
