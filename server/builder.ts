@@ -83,7 +83,7 @@ export class DocBuilder {
     if (!this.script) return inspectState(state)
     const reply = await this.ask((id) => ({ id, inspect: state }))
     if ('facts' in reply) return reply.facts
-    throw new Error('error' in reply ? reply.error : 'the document builder answered something else')
+    throw failure(reply)
   }
 
   /**
@@ -95,7 +95,7 @@ export class DocBuilder {
     if (!this.script) return Y.diffUpdate(state, vector)
     const reply = await this.ask((id) => ({ id, diff: state, vector }))
     if ('update' in reply) return reply.update
-    throw new Error('error' in reply ? reply.error : 'the document builder answered something else')
+    throw failure(reply)
   }
 
   /** Stops the worker (a later build starts another). */
@@ -110,7 +110,7 @@ export class DocBuilder {
     if (!this.script) return sliceDocument(updates, SLICE_STRUCTS)
     const reply = await this.ask((id) => ({ id, updates, maxStructs: SLICE_STRUCTS }))
     if ('slices' in reply) return reply.slices
-    throw new Error('error' in reply ? reply.error : 'the document builder answered something else')
+    throw failure(reply)
   }
 
   private ask(request: (id: number) => WorkerRequest): Promise<WorkerReply> {
@@ -143,4 +143,9 @@ export class DocBuilder {
     this.worker = worker
     return worker
   }
+}
+
+/** The error a reply that is not the one asked for carries. */
+function failure(reply: WorkerReply): Error {
+  return new Error('error' in reply ? reply.error : 'the document builder answered something else')
 }
