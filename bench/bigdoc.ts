@@ -72,6 +72,14 @@ export interface Opened {
   close(): void
 }
 
+/** The stock `WebsocketProvider` on `doc`, with ws as its WebSocket (like test/helpers). */
+function stockProvider(url: string, room: string, doc: Y.Doc): WebsocketProvider {
+  return new WebsocketProvider(url, room, doc, {
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    disableBc: true,
+  })
+}
+
 /**
  * Opens `room` with the stock `WebsocketProvider` (ws as its WebSocket, like test/helpers) and
  * resolves once its document's text is `expected`, timed from the provider's creation.
@@ -79,10 +87,7 @@ export interface Opened {
 export function openStock(url: string, room: string, expected: string, timeoutMs = 60_000): Promise<Opened> {
   const doc = new Y.Doc()
   const started = performance.now()
-  const provider = new WebsocketProvider(url, room, doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-    disableBc: true,
-  })
+  const provider = stockProvider(url, room, doc)
   const close = () => {
     provider.destroy()
     doc.destroy()
@@ -113,10 +118,7 @@ async function openReturning(url: string, room: string, state: Uint8Array, count
   const providers = Array.from({ length: count }, () => {
     const doc = new Y.Doc()
     Y.applyUpdate(doc, state)
-    return new WebsocketProvider(url, room, doc, {
-      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-      disableBc: true,
-    })
+    return stockProvider(url, room, doc)
   })
   const close = () => {
     for (const provider of providers) {
@@ -231,7 +233,7 @@ async function timedOpen(server: ProcessUnderTest, room: string, text: string) {
   return { open: { ms: opened.ms, loop: await probe.loop() } satisfies Open, opened }
 }
 
-/** RETURNING clients that hold the document reconnect to it unbuilt: their time to synced. */
+/** `RETURNING` clients that hold the document reconnect to it unbuilt: their time to synced. */
 async function timedReturn(server: ProcessUnderTest, room: string, state: Uint8Array): Promise<Open> {
   const probe = probeOf(server)
   await probe.loop()
