@@ -55,7 +55,11 @@ export async function startTarget(target: Target, options: StartOptions = {}): P
   if (options.probe) nodeArgs.push('--expose-gc', '--import', PROBE_PATH)
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     // Every target as Tandem ships (npm start, deploy/tandem.service): README, "Memory".
-    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
+    env: {
+      ...process.env,
+      MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+      MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '262144',
+    },
     stdio: options.probe ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
   })
   const port = await listeningPort(child)
