@@ -1,6 +1,7 @@
 /**
  * Builds a room's Y.Doc from its stored updates without holding up the other rooms (and reads a
- * stored state for a reading room, stored-state.ts).
+ * stored state for a reading room, stored-state.ts, and merges a large document's updates for its
+ * compaction).
  *
  * A small document is applied at once. A large one (a long, fragmented document takes 100–200 ms
  * to apply in one go) is built first in a worker thread, which cuts it into slices (slices.ts);
@@ -18,16 +19,17 @@ import { inspectState, type StateFacts } from './stored-state.js'
 /** Documents stored in at least this many bytes are built in slices. */
 export const SLICED_BYTES = 64 * 1024
 /** Structs per slice: applying one takes a few milliseconds. */
-const SLICE_STRUCTS = 1000
+const SLICE_STRUCTS = 500
 
 /**
- * What builder.ts asks its worker (slices-worker.ts): slices of a document, facts of a state, or
- * the difference between a state and a client's state vector.
+ * What builder.ts asks its worker (slices-worker.ts): slices of a document, facts of a state, the
+ * difference between a state and a client's state vector, or the merge of updates.
  */
 export type WorkerRequest =
   | { readonly id: number; readonly updates: readonly Uint8Array[]; readonly maxStructs: number }
   | { readonly id: number; readonly inspect: Uint8Array }
   | { readonly id: number; readonly diff: Uint8Array; readonly vector: Uint8Array }
+  | { readonly id: number; readonly merge: readonly Uint8Array[] }
 
 export type WorkerReply =
   | { readonly id: number; readonly slices: Uint8Array[] | null }
@@ -94,6 +96,18 @@ export class DocBuilder {
   async diff(state: Uint8Array, vector: Uint8Array): Promise<Uint8Array> {
     if (!this.script) return Y.diffUpdate(state, vector)
     const reply = await this.ask((id) => ({ id, diff: state, vector }))
+    if ('update' in reply) return reply.update
+    throw failure(reply)
+  }
+
+  /**
+   * `Y.mergeUpdates` of `updates`, computed in the worker (tens of milliseconds for a large
+   * document: what encoding it would hold the event loop for). Rejects with Yjs's error for bytes
+   * that are no update.
+   */
+  async merge(updates: readonly Uint8Array[]): Promise<Uint8Array> {
+    if (!this.script) return Y.mergeUpdates([...updates])
+    const reply = await this.ask((id) => ({ id, merge: updates }))
     if ('update' in reply) return reply.update
     throw failure(reply)
   }

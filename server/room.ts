@@ -8,7 +8,7 @@ import {
   encodeSyncStep2,
   encodeUpdate,
 } from '../protocol/wire.js'
-import { SLICED_BYTES } from './builder.js'
+import { type DocBuilder, SLICED_BYTES } from './builder.js'
 import { Connection, type MessageSink } from './connection.js'
 import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
 import { History } from './history.js'
@@ -55,6 +55,8 @@ export interface RoomOptions {
   /** See HistoryOptions. */
   readonly versionQuietMs: number
   readonly versionIntervalMs: number
+  /** Merges a large document's compaction off the event loop. */
+  readonly builder: DocBuilder
   readonly events: RoomEvents
 }
 
@@ -102,6 +104,8 @@ const noop = (): void => undefined
 const COMPACT_GROWTH_DIVISOR = 4
 /** …or this many times `compactAfterRecords` records: a load replays records one by one. */
 const MAX_RECORDS_FACTOR = 16
+/** A large document keeps the updates since its snapshot in memory up to this many bytes. */
+const MAX_TAIL_BYTES = 1024 * 1024
 
 /** Whether a transaction inserted or deleted anything (Yjs's own test before it emits `update`). */
 function changedAnything(transaction: Y.Transaction): boolean {
@@ -141,8 +145,10 @@ export class Room implements MessageSink {
   private readonly savedWrites = new Map<Connection, Promise<void>>()
   /** Transactions that changed the document since it was built from the store. */
   private revision = 0
-  /** For a large document: its state as loaded or last compacted. */
+  /** For a large document: its state as loaded or last compacted… */
   private snapshot: Snapshot | null = null
+  /** …and every update applied since, which complete it (null past MAX_TAIL_BYTES). */
+  private tail: Uint8Array[] | null = []
   /** The update being applied, when nothing was pending before it. */
   private incoming: Incoming | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
@@ -287,7 +293,9 @@ export class Room implements MessageSink {
       await this.history.record().catch((error: unknown) => this.options.events.onPersistError(this, error))
     }
     if (this.destroyed) return
-    if (this.records > 1 || this.dirty) this.compact()
+    if (this.snapshot && this.tail && this.records > 1 && !this.dirty)
+      await this.compactOffLoop(this.snapshot, this.tail)
+    else if (this.records > 1 || this.dirty) this.compact()
     return this.settle()
   }
 
@@ -378,6 +386,11 @@ export class Room implements MessageSink {
     const frame = sent?.frame ?? encodeUpdate(update)
     this.records++
     this.appendedBytes += update.byteLength
+    if (this.snapshot && this.tail) {
+      // A copy: a client's update is a view of the frame it came in.
+      if (this.appendedBytes <= MAX_TAIL_BYTES) this.tail.push(update.slice())
+      else this.tail = null
+    }
     const from = transaction.origin instanceof Connection ? transaction.origin : null
     if (transaction.origin === FROM_PEER) {
       // Stored by the node that received it; its versions record it there.
@@ -416,10 +429,37 @@ export class Room implements MessageSink {
   }
 
   private compact(): void {
-    const epoch = this.failures
+    this.replaceRecords(Y.encodeStateAsUpdate(this.doc), this.failures)
+  }
+
+  /**
+   * Compacts a large document from its snapshot and the updates since (`tail`), merged in the
+   * worker: encoding it would hold up every other room for tens of milliseconds. Dropped when the
+   * document changes or a write fails meanwhile: it is in use again and compacts when it needs
+   * to, or the retry rewrites it.
+   */
+  private async compactOffLoop(snapshot: Snapshot, tail: readonly Uint8Array[]): Promise<void> {
+    const { revision, failures } = this
+    let state: Uint8Array
+    try {
+      state = await this.options.builder.merge([snapshot.state, ...tail])
+    } catch (error) {
+      // The worker failed (it died, say): encoded here, as without one.
+      this.options.log.warn({ room: this.name, err: error }, 'compaction merge failed; encoding instead')
+      if (!this.destroyed && this.revision === revision && this.failures === failures) this.compact()
+      return
+    }
+    if (this.destroyed || this.revision !== revision || this.failures !== failures) return
+    this.replaceRecords(state, failures)
+  }
+
+  /**
+   * Writes `state` (the whole document) as its only record. `epoch`: the failure count when it
+   * was made; it clears `dirty` if no write failed since.
+   */
+  private replaceRecords(state: Uint8Array, epoch: number): void {
     // Not a gate for outgoing content: it rewrites what is already on disk (or, after a failure,
     // what was relayed anyway), so sync replies need not wait for it.
-    const state = Y.encodeStateAsUpdate(this.doc)
     this.keepSnapshot(state, Y.encodeStateVector(this.doc))
     const written = this.followWrite(this.options.store.compact(this.name, state))
     this.records = 1
@@ -434,6 +474,7 @@ export class Room implements MessageSink {
 
   private keepSnapshot(state: Uint8Array, vector: Uint8Array): void {
     this.snapshot = state.byteLength >= SLICED_BYTES ? { state, vector, revision: this.revision } : null
+    this.tail = []
   }
 
   /** Follows an append: the outbox holds what depends on it, settle() waits for it. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type * as Y from 'yjs'
-import { type DocBuilder, SLICED_BYTES } from './builder.js'
+import { SLICED_BYTES } from './builder.js'
 import type { Connection } from './connection.js'
 import { CloseCode, ConnectionError } from './errors.js'
 import { ReadingRoom } from './reading-room.js'
@@ -44,7 +44,6 @@ export class Rooms {
       readonly maxRooms: number
       /** Connections per document (0: no limit). */
       readonly maxConnectionsPerRoom: number
-      readonly builder: DocBuilder
     },
     private readonly events: RoomsEvents,
   ) {}

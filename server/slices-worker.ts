@@ -1,6 +1,6 @@
 /**
- * The worker thread of builder.ts: builds documents and cuts them into slices, reads states, and
- * diffs them against state vectors.
+ * The worker thread of builder.ts: builds documents and cuts them into slices, reads states,
+ * diffs them against state vectors, and merges updates.
  */
 import { readlinkSync } from 'node:fs'
 import { constants, setPriority } from 'node:os'
@@ -29,7 +29,9 @@ port.on('message', (request: WorkerRequest) => {
         ? { id: request.id, facts: inspectState(request.inspect) }
         : 'diff' in request
           ? { id: request.id, update: Y.diffUpdate(request.diff, request.vector) }
-          : { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
+          : 'merge' in request
+            ? { id: request.id, update: Y.mergeUpdates([...request.merge]) }
+            : { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
   } catch (error) {
     reply = { id: request.id, error: error instanceof Error ? error.message : String(error) }
   }

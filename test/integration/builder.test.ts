@@ -102,6 +102,12 @@ describe('the document builder’s worker', () => {
     await expect(builder.inspect(new Uint8Array(70 * 1024).fill(0xff))).rejects.toThrow()
   })
 
+  it('merges updates in the worker, byte for byte as Yjs does', async () => {
+    const updates = fragmented()
+    expect(Buffer.from(await builder.merge(updates))).toEqual(Buffer.from(Y.mergeUpdates(updates)))
+    await expect(builder.merge([updates[0] as Uint8Array, new Uint8Array(64).fill(0xff)])).rejects.toThrow()
+  })
+
   it('diffs a stored state against a client’s state vector in the worker, byte for byte as Yjs does', async () => {
     const [update] = fragmented() as [Uint8Array]
     const reference = new Y.Doc()

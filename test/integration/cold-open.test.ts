@@ -15,8 +15,11 @@ import { until, waitFor } from '../helpers/wait.js'
 
 /** Loads wait for this: the test lets them go once its clients' first messages are in. */
 let loadGate: Promise<void> = Promise.resolve()
+/** The running server's store. */
+let stored: DocStore
 const fixture = useServer(async (dataDir) => {
   const inner = await openLevelStore({ dir: dataDir })
+  stored = inner
   const store = new Proxy(inner, {
     get(target, key: keyof DocStore) {
       if (key === 'load') return (name: string) => loadGate.then(() => target.load(name))
@@ -225,6 +228,26 @@ describe('a large document opened cold', () => {
     await next.synced()
     expect(state(next.doc)).toEqual(state(reader.doc))
     expect(await metric('tandem_sync_answered_from_store_total')).toBe(2)
+  })
+
+  it('compacts a large document it unloads into one record, merged off the event loop, and serves it unbuilt again', async () => {
+    await storedDocument('merged')
+    const unloaded: string[] = []
+    fixture.running.server.on('roomUnloaded', ({ room }) => unloaded.push(room))
+    const editor = fixture.client('merged')
+    await editor.synced()
+    editor.doc.getText('t').insert(0, 'one change ')
+    editor.doc.getText('t').delete(30, 12)
+    editor.doc.getText('t').insert(100, 'and another ')
+    const expected = state(editor.doc)
+    await until(async () => (await stored.info('merged'))?.records === 4, 10_000, 'the three changes stored')
+    editor.provider.disconnect()
+    await waitFor(fixture.running.server, 'roomUnloaded', () => unloaded.includes('merged'))
+    expect((await stored.info('merged'))?.records).toBe(1)
+    const reader = fixture.client('merged')
+    await reader.synced()
+    expect(state(reader.doc)).toEqual(expected)
+    expect(await metric('tandem_rooms_reading')).toBe(1)
   })
 
   it('applies a change sent while the document loads, in order, after answering the sync', async () => {
