@@ -33,6 +33,8 @@ export type WorkerRequest =
 
 export type WorkerReply =
   | { readonly id: number; readonly slices: Uint8Array[] | null }
+  /** Sent once, when the worker has loaded its code (id: -1). */
+  | { readonly id: number; readonly ready: true }
   | { readonly id: number; readonly facts: StateFacts }
   | { readonly id: number; readonly update: Uint8Array }
   | { readonly id: number; readonly error: string }
@@ -47,6 +49,8 @@ export interface BuilderOptions {
 export class DocBuilder {
   private readonly script: URL | null
   private worker: Worker | null = null
+  /** Settles once the current worker runs, or failed to start. */
+  private booted: Promise<void> = Promise.resolve()
   private readonly waiting = new Map<number, (reply: WorkerReply) => void>()
   private nextId = 0
 
@@ -112,6 +116,17 @@ export class DocBuilder {
     throw failure(reply)
   }
 
+  /**
+   * Starts the worker now and resolves once it runs (or failed to start: the next request starts
+   * another). Booting one takes tens of milliseconds of CPU: at server start, not during the first
+   * open of a large document after a restart, whose client applies it meanwhile.
+   */
+  async ready(): Promise<void> {
+    if (!this.script) return
+    this.start()
+    await this.booted
+  }
+
   /** Stops the worker (a later build starts another). */
   async close(): Promise<void> {
     const worker = this.worker
@@ -140,6 +155,10 @@ export class DocBuilder {
     const worker = new Worker(this.script as URL)
     // Idle, it does not keep the process alive.
     worker.unref()
+    this.booted = new Promise((resolve) => {
+      const settle = () => resolve()
+      worker.once('message', settle).once('error', settle).once('exit', settle)
+    })
     worker.on('message', (reply: WorkerReply) => {
       const resolve = this.waiting.get(reply.id)
       this.waiting.delete(reply.id)

@@ -191,7 +191,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         'no built editor to serve: run `npm run build` in a checkout, or pass --static-dir; pages answer 503 until then',
       )
     }
-    const store = this.options.store ?? (await this.openStore())
+    const [store] = await Promise.all([this.options.store ?? this.openStore(), this.builder.ready()])
     this.store = store
     this.rooms = new Rooms(
       {

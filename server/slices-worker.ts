@@ -41,3 +41,5 @@ port.on('message', (request: WorkerRequest) => {
     made.map((bytes) => bytes.buffer as ArrayBuffer),
   )
 })
+// Its code is loaded: the builder may count on it (DocBuilder.ready).
+port.postMessage({ id: -1, ready: true } satisfies WorkerReply)

@@ -10,14 +10,22 @@ import type { DocBuilder } from '../../server/builder.js'
 import { assertBuilt, distPath } from '../helpers/built.js'
 
 let builder: DocBuilder
+/** A new builder on the compiled worker. */
+let compiled: () => DocBuilder
 
 beforeAll(async () => {
   assertBuilt()
   const built = (await import(
     pathToFileURL(distPath('server/builder.js')).href
   )) as typeof import('../../server/builder.js')
-  builder = new built.DocBuilder({ worker: pathToFileURL(distPath('server/slices-worker.js')) })
+  compiled = () => new built.DocBuilder({ worker: pathToFileURL(distPath('server/slices-worker.js')) })
+  builder = compiled()
 })
+
+// Niceness is the 19th field of a thread's stat; the fields after the command name (which may
+// hold spaces) start at the 3rd.
+const niceness = (stat: string) => Number(readFileSync(stat, 'utf8').split(') ')[1]?.split(' ')[16])
+const threads = () => readdirSync('/proc/self/task').map((tid) => niceness(`/proc/self/task/${tid}/stat`))
 
 afterAll(() => builder.close())
 
@@ -67,15 +75,25 @@ describe('the document builder’s worker', () => {
   })
 
   it('runs at the lowest priority, so that live rooms and clients come first', async () => {
-    // Niceness is the 19th field of a thread's stat; the fields after the command name (which may
-    // hold spaces) start at the 3rd.
-    const niceness = (stat: string) => Number(readFileSync(stat, 'utf8').split(') ')[1]?.split(' ')[16])
-    const threads = () => readdirSync('/proc/self/task').map((tid) => niceness(`/proc/self/task/${tid}/stat`))
     const own = niceness('/proc/thread-self/stat')
     await builder.build(fragmented())
     expect(threads()).toContain(19)
     // The event loop's thread keeps its own.
     expect(niceness('/proc/thread-self/stat')).toBe(own)
+  })
+
+  it('starts its worker when asked to be ready, and is ready once the worker has loaded its code', async () => {
+    const lowest = () => threads().filter((nice) => nice === 19).length
+    const fresh = compiled()
+    const before = lowest()
+    // The worker lowers its own priority first thing: a thread more at 19 is a worker that ran.
+    await fresh.ready()
+    expect(lowest()).toBe(before + 1)
+    const [update] = fragmented() as [Uint8Array]
+    expect(Buffer.from(await fresh.diff(update, new Uint8Array([0])))).toEqual(
+      Buffer.from(Y.diffUpdate(update, new Uint8Array([0]))),
+    )
+    await fresh.close()
   })
 
   it('fails a build of bytes that are no update, and builds the next one', async () => {
