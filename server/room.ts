@@ -88,12 +88,17 @@ interface Incoming {
   readonly frame: Uint8Array | null
 }
 
-/** A large document's state as last stored whole, to answer fresh clients without encoding it. */
+/**
+ * A large document's state as last stored whole, to answer fresh clients without encoding it,
+ * and to compact it from without encoding it.
+ */
 interface Snapshot {
   readonly state: Uint8Array
   readonly vector: Uint8Array
   /** The room's revision when it was taken. */
   readonly revision: number
+  /** Every update applied since, which complete it; null past MAX_SINCE_BYTES. */
+  since: Uint8Array[] | null
 }
 
 /** The origin of a transaction applying what another node stored (cluster mode). */
@@ -105,7 +110,7 @@ const COMPACT_GROWTH_DIVISOR = 4
 /** …or this many times `compactAfterRecords` records: a load replays records one by one. */
 const MAX_RECORDS_FACTOR = 16
 /** A large document keeps the updates since its snapshot in memory up to this many bytes. */
-const MAX_TAIL_BYTES = 1024 * 1024
+const MAX_SINCE_BYTES = 1024 * 1024
 
 /** Whether a transaction inserted or deleted anything (Yjs's own test before it emits `update`). */
 function changedAnything(transaction: Y.Transaction): boolean {
@@ -145,10 +150,8 @@ export class Room implements MessageSink {
   private readonly savedWrites = new Map<Connection, Promise<void>>()
   /** Transactions that changed the document since it was built from the store. */
   private revision = 0
-  /** For a large document: its state as loaded or last compacted… */
+  /** For a large document: its state as loaded or last compacted. */
   private snapshot: Snapshot | null = null
-  /** …and every update applied since, which complete it (null past MAX_TAIL_BYTES). */
-  private tail: Uint8Array[] | null = []
   /** The update being applied, when nothing was pending before it. */
   private incoming: Incoming | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
@@ -293,8 +296,7 @@ export class Room implements MessageSink {
       await this.history.record().catch((error: unknown) => this.options.events.onPersistError(this, error))
     }
     if (this.destroyed) return
-    if (this.snapshot && this.tail && this.records > 1 && !this.dirty)
-      await this.compactOffLoop(this.snapshot, this.tail)
+    if (this.snapshot?.since && this.records > 1 && !this.dirty) await this.compactOffLoop(this.snapshot)
     else if (this.records > 1 || this.dirty) this.compact()
     return this.settle()
   }
@@ -386,10 +388,11 @@ export class Room implements MessageSink {
     const frame = sent?.frame ?? encodeUpdate(update)
     this.records++
     this.appendedBytes += update.byteLength
-    if (this.snapshot && this.tail) {
+    const snapshot = this.snapshot
+    if (snapshot?.since) {
       // A copy: a client's update is a view of the frame it came in.
-      if (this.appendedBytes <= MAX_TAIL_BYTES) this.tail.push(update.slice())
-      else this.tail = null
+      if (this.appendedBytes <= MAX_SINCE_BYTES) snapshot.since.push(update.slice())
+      else snapshot.since = null
     }
     const from = transaction.origin instanceof Connection ? transaction.origin : null
     if (transaction.origin === FROM_PEER) {
@@ -433,24 +436,23 @@ export class Room implements MessageSink {
   }
 
   /**
-   * Compacts a large document from its snapshot and the updates since (`tail`), merged in the
-   * worker: encoding it would hold up every other room for tens of milliseconds. Dropped when the
-   * document changes or a write fails meanwhile: it is in use again and compacts when it needs
-   * to, or the retry rewrites it.
+   * Compacts a large document from its snapshot and the updates since, merged in the worker:
+   * encoding it would hold up every other room for tens of milliseconds. Dropped when the document
+   * changes or a write fails meanwhile: it is in use again and compacts when it needs to, or the
+   * retry rewrites it.
    */
-  private async compactOffLoop(snapshot: Snapshot, tail: readonly Uint8Array[]): Promise<void> {
+  private async compactOffLoop({ state, since }: Snapshot): Promise<void> {
     const { revision, failures } = this
-    let state: Uint8Array
+    let merged: Uint8Array | null = null
     try {
-      state = await this.options.builder.merge([snapshot.state, ...tail])
+      merged = await this.options.builder.merge([state, ...(since ?? [])])
     } catch (error) {
       // The worker failed (it died, say): encoded here, as without one.
       this.options.log.warn({ room: this.name, err: error }, 'compaction merge failed; encoding instead')
-      if (!this.destroyed && this.revision === revision && this.failures === failures) this.compact()
-      return
     }
     if (this.destroyed || this.revision !== revision || this.failures !== failures) return
-    this.replaceRecords(state, failures)
+    if (merged) this.replaceRecords(merged, failures)
+    else this.compact()
   }
 
   /**
@@ -473,8 +475,8 @@ export class Room implements MessageSink {
   }
 
   private keepSnapshot(state: Uint8Array, vector: Uint8Array): void {
-    this.snapshot = state.byteLength >= SLICED_BYTES ? { state, vector, revision: this.revision } : null
-    this.tail = []
+    this.snapshot =
+      state.byteLength >= SLICED_BYTES ? { state, vector, revision: this.revision, since: [] } : null
   }
 
   /** Follows an append: the outbox holds what depends on it, settle() waits for it. */

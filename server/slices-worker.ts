@@ -21,17 +21,19 @@ try {
 } catch {
   // No /proc (not Linux): the worker runs at the server's priority.
 }
+/** What `request` asks for; throws Yjs's error for bytes that do not parse. */
+function answer(request: WorkerRequest): WorkerReply {
+  const { id } = request
+  if ('inspect' in request) return { id, facts: inspectState(request.inspect) }
+  if ('diff' in request) return { id, update: Y.diffUpdate(request.diff, request.vector) }
+  if ('merge' in request) return { id, update: Y.mergeUpdates([...request.merge]) }
+  return { id, slices: sliceDocument(request.updates, request.maxStructs) }
+}
+
 port.on('message', (request: WorkerRequest) => {
   let reply: WorkerReply
   try {
-    reply =
-      'inspect' in request
-        ? { id: request.id, facts: inspectState(request.inspect) }
-        : 'diff' in request
-          ? { id: request.id, update: Y.diffUpdate(request.diff, request.vector) }
-          : 'merge' in request
-            ? { id: request.id, update: Y.mergeUpdates([...request.merge]) }
-            : { id: request.id, slices: sliceDocument(request.updates, request.maxStructs) }
+    reply = answer(request)
   } catch (error) {
     reply = { id: request.id, error: error instanceof Error ? error.message : String(error) }
   }

@@ -102,6 +102,14 @@ async function storedDocument(room: string) {
   return { reference, half }
 }
 
+/** Watches the running server's unloads: the function resolves once `room` was unloaded. */
+function watchUnloads(): (room: string) => Promise<void> {
+  const unloaded: string[] = []
+  const { server } = fixture.running
+  server.on('roomUnloaded', ({ room }) => unloaded.push(room))
+  return (room) => waitFor(server, 'roomUnloaded', () => unloaded.includes(room))
+}
+
 function docOf(...updates: Uint8Array[]): Y.Doc {
   const doc = new Y.Doc()
   for (const update of updates) Y.applyUpdate(doc, update)
@@ -216,13 +224,12 @@ describe('a large document opened cold', () => {
 
   it('drops a document its last reader left, and serves the next reader from the store again', async () => {
     await storedDocument('left')
-    const unloaded: string[] = []
-    fixture.running.server.on('roomUnloaded', ({ room }) => unloaded.push(room))
+    const unloadOf = watchUnloads()
     const reader = fixture.client('left')
     await reader.synced()
     expect(await metric('tandem_rooms_reading')).toBe(1)
     reader.provider.disconnect()
-    await waitFor(fixture.running.server, 'roomUnloaded', () => unloaded.includes('left'))
+    await unloadOf('left')
     expect(await metric('tandem_rooms_reading')).toBe(0)
     const next = fixture.client('left')
     await next.synced()
@@ -232,8 +239,7 @@ describe('a large document opened cold', () => {
 
   it('compacts a large document it unloads into one record, merged off the event loop, and serves it unbuilt again', async () => {
     await storedDocument('merged')
-    const unloaded: string[] = []
-    fixture.running.server.on('roomUnloaded', ({ room }) => unloaded.push(room))
+    const unloadOf = watchUnloads()
     const editor = fixture.client('merged')
     await editor.synced()
     editor.doc.getText('t').insert(0, 'one change ')
@@ -242,7 +248,7 @@ describe('a large document opened cold', () => {
     const expected = state(editor.doc)
     await until(async () => (await stored.info('merged'))?.records === 4, 10_000, 'the three changes stored')
     editor.provider.disconnect()
-    await waitFor(fixture.running.server, 'roomUnloaded', () => unloaded.includes('merged'))
+    await unloadOf('merged')
     expect((await stored.info('merged'))?.records).toBe(1)
     const reader = fixture.client('merged')
     await reader.synced()
