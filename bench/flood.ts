@@ -208,6 +208,8 @@ export async function flood(options: FloodOptions): Promise<ScenarioResult> {
     const memoryRow = (point: string, m: MemoryStats) => ({
       point,
       'RSS MB': round(m.rssBytes / MB),
+      'anonymous MB': round(m.rssAnonBytes / MB),
+      'mapped files MB': round(m.rssFileBytes / MB),
       'heap used MB': round(m.heapUsedBytes / MB),
       'heap total MB': round(m.heapTotalBytes / MB),
       'external MB': round(m.externalBytes / MB),

@@ -21,6 +21,9 @@ export interface LoopStats {
 export interface MemoryStats {
   readonly collected: boolean
   readonly rssBytes: number
+  /** RSS split as Linux counts it (`/proc/self/status`): anonymous memory, and mapped files' pages. */
+  readonly rssAnonBytes: number
+  readonly rssFileBytes: number
   readonly heapUsedBytes: number
   readonly heapTotalBytes: number
   readonly externalBytes: number

@@ -6,6 +6,7 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { LoopStats, MemoryStats, ProbeReply, ProbeRequest } from './probe-link.js'
+import { statusKb } from './proc-status.js'
 
 // 10 ms resolution: a timer every 10 ms costs nothing next to the server's own work.
 const delay = monitorEventLoopDelay({ resolution: 10 })
@@ -35,6 +36,8 @@ function memory(collect: boolean): MemoryStats {
   return {
     collected: gc !== undefined,
     rssBytes: usage.rss,
+    rssAnonBytes: statusKb('self', 'RssAnon') * 1024,
+    rssFileBytes: statusKb('self', 'RssFile') * 1024,
     heapUsedBytes: usage.heapUsed,
     heapTotalBytes: usage.heapTotal,
     externalBytes: usage.external,

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { type Probe, probeOf } from './probe-link.js'
+import { statusKb } from './proc-status.js'
 
 export type Target = 'relay' | 'tandem' | 'hocuspocus'
 
@@ -119,13 +120,6 @@ function command(target: Target, dataDir: string | null, fsync: boolean): string
 
 export function removeDataDir(dir: string | null): void {
   if (dir) rmSync(dir, { recursive: true, force: true })
-}
-
-function statusKb(pid: number, field: string): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${field}:`))
-  return Number(line?.split(/\s+/)[1] ?? 0)
 }
 
 /** Both print one JSON line with `port` once they listen. */
