@@ -5,7 +5,7 @@ import { invalidPayload } from './errors.js'
 import type { Presence } from './presence.js'
 import { isEmptyStateVector, isEmptyUpdate, type Message } from './protocol.js'
 import { gather, type RoomOptions } from './room.js'
-import { addsNothing, type StateFacts } from './stored-state.js'
+import { KnownState, type StateFacts } from './stored-state.js'
 
 /** Reads a stored state off the event loop (the DocBuilder's worker). */
 export interface StateReader {
@@ -20,9 +20,10 @@ export interface StateReader {
  * record) without building its `Y.Doc`: building one takes the server a few hundred milliseconds
  * of CPU and tens of megabytes, which people who only read never need.
  *
- * Sync step 1 is answered with the stored bytes (a fresh client) at once, or with the difference
- * Yjs computes from them (a client with state, such as one reconnecting) once the worker has it;
- * the server's own sync step 1 follows once the state is read (stored-state.ts). Both are off the
+ * Sync step 1 is answered with the stored bytes (a fresh client) at once, with the stored delete
+ * set (a client holding every struct, such as a tab reconnecting) once the state is read, or with
+ * the difference Yjs computes from them (a client with part of it) once the worker has it; the
+ * server's own sync step 1 follows once the state is read (stored-state.ts). All of it is off the
  * event loop. Presence works as in a room. The first message that changes the document (or a
  * "saved" marker) wakes it: every connection holds its messages (sync step 1s not answered yet,
  * then that one) until the room built from the same state takes them over with their presence.
@@ -30,8 +31,10 @@ export interface StateReader {
 export class ReadingRoom implements MessageSink {
   readonly connections: Set<Connection>
   readonly presence: Presence
-  /** What the stored state holds, once read. */
-  private facts: StateFacts | null = null
+  /** What the stored state holds, once read in the worker. */
+  private known: KnownState | null = null
+  /** …and the same as a promise (rejected when it cannot be read). */
+  private readonly read: Promise<KnownState>
   /** Per connection, the sync step 1s not answered yet (the worker computes one), in order. */
   private readonly unanswered = new Map<Connection, Answer[]>()
   /** Woken (a room took its people over) or destroyed. */
@@ -48,11 +51,12 @@ export class ReadingRoom implements MessageSink {
   ) {
     ;({ connections: this.connections, presence: this.presence } = gather(name, options))
     // When the state cannot be read, the room is woken: built (and the error reported) by Rooms.
-    reader.inspect(state).then(
+    this.read = reader.inspect(state).then((facts) => new KnownState(facts))
+    this.read.then(
       (known) => {
-        this.facts = known
+        this.known = known
         if (this.done) return
-        for (const connection of this.connections) connection.send(encodeSyncStep1(known.vector))
+        for (const connection of this.connections) connection.send(encodeSyncStep1(known.facts.vector))
       },
       () => this.rouse(null, null),
     )
@@ -65,7 +69,7 @@ export class ReadingRoom implements MessageSink {
   join(connection: Connection): void {
     this.connections.add(connection)
     connection.attach(this)
-    if (this.facts) connection.send(encodeSyncStep1(this.facts.vector))
+    if (this.known) connection.send(encodeSyncStep1(this.known.facts.vector))
     this.presence.greet(connection)
   }
 
@@ -92,7 +96,7 @@ export class ReadingRoom implements MessageSink {
         // What a client with nothing new answers our sync step 1 with: nothing, or (one that
         // holds the document) its delete set.
         const { update } = message
-        if (isEmptyUpdate(update) || (this.facts && addsNothing(update, this.facts))) return
+        if (isEmptyUpdate(update) || this.known?.addsNothing(update)) return
       }
     }
     this.rouse(connection, message)
@@ -120,30 +124,24 @@ export class ReadingRoom implements MessageSink {
   }
 
   /**
-   * Sync step 2 for a client's sync step 1: the stored bytes as they are for a fresh client, else
-   * Yjs's difference of them, computed off the event loop. Answers go in the order asked.
+   * Sync step 2 for a client's sync step 1: the stored bytes as they are for a fresh client, the
+   * delete set alone for one that holds every struct (a tab reconnecting), else Yjs's difference
+   * of them, computed off the event loop. Answers go in the order asked.
    */
   private answer(connection: Connection, message: SyncStep1): void {
     const { stateVector } = message
-    const fresh = isEmptyStateVector(stateVector)
-    if (!fresh) {
-      try {
-        // Checked here, so that a vector that does not parse fails its connection at once.
-        Y.decodeStateVector(stateVector)
-      } catch (cause) {
-        throw invalidPayload('invalid state vector', cause)
-      }
-    }
-    const answer: Answer = { message, update: fresh ? this.state : null }
+    // Read here, so that a vector that does not parse fails its connection at once.
+    const clocks = isEmptyStateVector(stateVector) ? null : clocksOf(stateVector)
+    const answer: Answer = { message, update: clocks ? null : this.state }
     const waiting = this.unanswered.get(connection)
     if (waiting) waiting.push(answer)
     else this.unanswered.set(connection, [answer])
-    if (fresh) {
+    if (!clocks) {
       this.sendAnswers(connection)
       return
     }
-    this.reader
-      .diff(this.state, stateVector)
+    this.read
+      .then((known) => known.answerHolder(clocks) ?? this.reader.diff(this.state, stateVector))
       // The worker failed (it died, say): Yjs's difference here, as a room would compute it.
       .catch(() => Y.diffUpdate(this.state, stateVector))
       .then(
@@ -178,4 +176,12 @@ type SyncStep1 = Extract<Message, { kind: 'sync-step1' }>
 interface Answer {
   readonly message: SyncStep1
   update: Uint8Array | null
+}
+
+function clocksOf(stateVector: Uint8Array): Map<number, number> {
+  try {
+    return Y.decodeStateVector(stateVector)
+  } catch (cause) {
+    throw invalidPayload('invalid state vector', cause)
+  }
 }

@@ -30,6 +30,14 @@ function answer(request: WorkerRequest): WorkerReply {
   return { id, slices: sliceDocument(request.updates, request.maxStructs) }
 }
 
+/** The buffers a reply carries: moved to the event loop, not copied. */
+function carried(reply: WorkerReply): Uint8Array[] {
+  if ('slices' in reply) return reply.slices ?? []
+  if ('update' in reply) return [reply.update]
+  if ('facts' in reply) return [reply.facts.vector, reply.facts.snapshot, reply.facts.deletions]
+  return []
+}
+
 port.on('message', (request: WorkerRequest) => {
   let reply: WorkerReply
   try {
@@ -37,10 +45,9 @@ port.on('message', (request: WorkerRequest) => {
   } catch (error) {
     reply = { id: request.id, error: error instanceof Error ? error.message : String(error) }
   }
-  const made = 'slices' in reply ? (reply.slices ?? []) : 'update' in reply ? [reply.update] : []
   port.postMessage(
     reply,
-    made.map((bytes) => bytes.buffer as ArrayBuffer),
+    carried(reply).map((bytes) => bytes.buffer as ArrayBuffer),
   )
 })
 // Its code is loaded: the builder may count on it (DocBuilder.ready).

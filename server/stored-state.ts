@@ -1,75 +1,67 @@
 /**
  * What a reading room (reading-room.ts) knows of the stored state it serves, without building a
- * `Y.Doc`: its state vector, for the server's sync step 1, and what it holds, to tell whether a
+ * `Y.Doc`: its state vector, for the server's sync step 1, and its snapshot, to tell whether a
  * client's update changes it. A client that holds the document answers the server's sync step 1
  * with its whole delete set even when it has nothing new: that must not cost a build.
  */
 import * as Y from 'yjs'
 
+/** Read in the builder's worker; plain bytes, so they cross to the event loop without a copy. */
 export interface StateFacts {
-  /** Per client, the clock its structs reach. */
-  readonly clocks: Map<number, number>
   /** Its state vector, encoded. */
   readonly vector: Uint8Array
-  /** Its delete set: per client, [clock, length] pairs in clock order, flat. */
-  readonly deleted: Map<number, number[]>
+  /** Its snapshot (state vector and delete set), encoded. */
+  readonly snapshot: Uint8Array
+  /**
+   * Its delete set as an update of no structs: byte for byte what a client holding exactly this
+   * state answers the server's sync step 1 with (Yjs writes delete sets in one canonical form).
+   */
+  readonly deletions: Uint8Array
 }
 
-/** Reads `state` (an update) once: tens of milliseconds for a large one. */
+/** Reads `state` (an update) twice, without decoding its contents: milliseconds for a large one. */
 export function inspectState(state: Uint8Array): StateFacts {
-  const { structs, ds } = Y.decodeUpdate(state)
-  const clocks = new Map<number, number>()
-  for (const struct of structs) {
-    const { client, clock } = struct.id
-    const end = clock + struct.length
-    if (end > (clocks.get(client) ?? 0)) clocks.set(client, end)
-  }
-  const deleted = new Map<number, number[]>()
-  for (const [client, items] of ds.clients) {
-    const sorted = [...items].sort((a, b) => a.clock - b.clock)
-    deleted.set(
-      client,
-      sorted.flatMap((item) => [item.clock, item.len]),
-    )
-  }
-  return { clocks, vector: Y.encodeStateVector(clocks), deleted }
+  const vector = Y.encodeStateVectorFromUpdate(state)
+  const deletions = Y.diffUpdate(state, vector)
+  const { ds } = Y.decodeUpdate(deletions)
+  return { vector, snapshot: Y.encodeSnapshot(Y.createSnapshot(ds, Y.decodeStateVector(vector))), deletions }
 }
 
-/**
- * Whether `update` adds nothing to the state `facts` describe: every struct it carries is there,
- * every deletion it carries is there. False for bytes that are no update.
- */
-export function addsNothing(update: Uint8Array, facts: StateFacts): boolean {
-  let decoded: ReturnType<typeof Y.decodeUpdate>
-  try {
-    decoded = Y.decodeUpdate(update)
-  } catch {
-    return false
-  }
-  for (const struct of decoded.structs) {
-    if (struct.id.clock + struct.length > (facts.clocks.get(struct.id.client) ?? 0)) return false
-  }
-  for (const [client, items] of decoded.ds.clients) {
-    const ranges = facts.deleted.get(client)
-    if (!ranges) return false
-    for (const item of items) if (!covered(ranges, item.clock, item.len)) return false
-  }
-  return true
-}
+/** The facts of one state, with its snapshot decoded when first needed. */
+export class KnownState {
+  private decoded: Y.Snapshot | null = null
 
-/** Whether one of the sorted [clock, length] `ranges` covers [clock, clock + len). */
-function covered(ranges: readonly number[], clock: number, len: number): boolean {
-  // The last range starting at or before `clock` (binary search over the pairs).
-  let low = 0
-  let high = ranges.length / 2 - 1
-  let found = -1
-  while (low <= high) {
-    const middle = (low + high) >> 1
-    if ((ranges[middle * 2] as number) <= clock) {
-      found = middle
-      low = middle + 1
-    } else high = middle - 1
+  constructor(readonly facts: StateFacts) {}
+
+  /**
+   * What a client with the state vector `clocks` lacks of the state, when it holds every struct:
+   * the delete set alone, which is `Y.diffUpdate(state, vector)` byte for byte without reading the
+   * state again. Null for a client that lacks some struct (the worker diffs for it).
+   */
+  answerHolder(clocks: Map<number, number>): Uint8Array | null {
+    const { sv } = this.snapshot()
+    for (const [client, clock] of sv) if ((clocks.get(client) ?? 0) < clock) return null
+    return this.facts.deletions
   }
-  if (found < 0) return false
-  return (ranges[found * 2] as number) + (ranges[found * 2 + 1] as number) >= clock + len
+
+  /**
+   * Whether `update` adds nothing to the state: a client holding exactly it (its delete set, byte
+   * for byte: microseconds), or else what Yjs finds (`Y.snapshotContainsUpdate`: every struct and
+   * every deletion it carries is there, a few milliseconds for a large document). False for bytes
+   * that are no update.
+   */
+  addsNothing(update: Uint8Array): boolean {
+    if (Buffer.from(update.buffer, update.byteOffset, update.byteLength).equals(this.facts.deletions))
+      return true
+    try {
+      return Y.snapshotContainsUpdate(this.snapshot(), update)
+    } catch {
+      return false
+    }
+  }
+
+  private snapshot(): Y.Snapshot {
+    this.decoded ??= Y.decodeSnapshot(this.facts.snapshot)
+    return this.decoded
+  }
 }

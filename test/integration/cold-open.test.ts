@@ -195,13 +195,17 @@ describe('a large document opened cold', () => {
     expect(state(a.doc)).toEqual(state(reference))
     expect(await metric('tandem_rooms_reading')).toBe(1)
     expect(await metric('tandem_rooms_loaded')).toBe(0)
-    // A client that holds the document already (a tab reconnecting after a restart) answers the
-    // server's sync step 1 with its whole delete set: it changes nothing, and builds nothing.
+    // A client that holds the document already (a tab reconnecting after a restart) is answered
+    // with the stored delete set, and answers the server's sync step 1 with its own: it changes
+    // nothing, and builds nothing.
     const before = await metric('tandem_messages_received_total')
-    fixture.client('readers', { doc: docOf(Y.encodeStateAsUpdate(reference)) })
+    const returning = fixture.client('readers', { doc: docOf(Y.encodeStateAsUpdate(reference)) })
+    await returning.synced()
+    expect(await metric('tandem_sync_answered_from_store_total')).toBe(3)
     const received = () => metric('tandem_messages_received_total')
     // Its sync step 1, awareness, and its answer to the server's.
     await until(async () => (await received()) >= before + 3, 10_000, 'the returning client’s answer')
+    expect(state(returning.doc)).toEqual(state(reference))
     expect(await metric('tandem_rooms_reading')).toBe(1)
     expect(await metric('tandem_rooms_loaded')).toBe(0)
     // Presence works while the document is not built.
