@@ -29,9 +29,13 @@ export function inspectState(state: Uint8Array): StateFacts {
 
 /** The facts of one state, with its snapshot decoded when first needed. */
 export class KnownState {
+  /** Per client, the clock its structs reach: a few entries, read at once. */
+  private readonly clocks: Map<number, number>
   private decoded: Y.Snapshot | null = null
 
-  constructor(readonly facts: StateFacts) {}
+  constructor(readonly facts: StateFacts) {
+    this.clocks = Y.decodeStateVector(facts.vector)
+  }
 
   /**
    * What a client with the state vector `clocks` lacks of the state, when it holds every struct:
@@ -39,8 +43,7 @@ export class KnownState {
    * state again. Null for a client that lacks some struct (the worker diffs for it).
    */
   answerHolder(clocks: Map<number, number>): Uint8Array | null {
-    const { sv } = this.snapshot()
-    for (const [client, clock] of sv) if ((clocks.get(client) ?? 0) < clock) return null
+    for (const [client, clock] of this.clocks) if ((clocks.get(client) ?? 0) < clock) return null
     return this.facts.deletions
   }
 
