@@ -33,7 +33,7 @@ async function timed<T>(runs: number, work: () => Promise<T>): Promise<{ ms: num
 async function write(dir: string, edits: number, versions: number) {
   const store = await openLevelStore({ dir })
   const doc = new Y.Doc()
-  const history = new History('doc', doc, {
+  const history = new History('doc', () => doc, {
     store,
     versionQuietMs: 0,
     versionIntervalMs: 86_400_000,

@@ -41,7 +41,8 @@ export class History {
 
   constructor(
     private readonly name: string,
-    private readonly doc: Y.Doc,
+    /** The document as it is now (a room integrates its backlog first). */
+    private readonly doc: () => Y.Doc,
     private readonly options: HistoryOptions,
   ) {}
 
@@ -115,7 +116,8 @@ export class History {
     // Destroyed meanwhile (the document deleted): a version written now would outlive it.
     if (this.destroyed) return null
     const head = this.head
-    const snapshot = Y.snapshot(this.doc)
+    const doc = this.doc()
+    const snapshot = Y.snapshot(doc)
     for (const connection of this.editors) this.credit(this.options.authorOf(connection))
     this.editors.clear()
     if (name === null && head && Y.equalSnapshots(snapshot, head.snapshot)) {
@@ -123,7 +125,7 @@ export class History {
       this.authors.clear()
       return null
     }
-    const delta = versionDelta(this.doc, snapshot, head?.snapshot ?? null)
+    const delta = versionDelta(doc, snapshot, head?.snapshot ?? null)
     const authors = [...this.authors.values()]
     const changedAt = this.lastChangeAt
     // Changes made while the write is in flight belong to the next version.

@@ -195,21 +195,27 @@ export function isEmptyStateVector(stateVector: Uint8Array): boolean {
   return stateVector.byteLength === 1 && stateVector[0] === 0
 }
 
+/** A Yjs update's structs and delete set, as `Y.decodeUpdate` reads them. */
+export type DecodedUpdate = ReturnType<typeof Y.decodeUpdate>
+
 /**
  * Parses a Yjs (v1) update whole and checks that each client has one section, as Yjs writes it.
  * Its bytes are relayed, and merged with others, as they came, so they must read the same way
  * everywhere: Yjs itself keeps one of a client's repeated sections, a merge keeps both. (Within a
- * section Yjs reads the clocks one after another.) Throws a 1007 {@link ConnectionError} otherwise.
+ * section Yjs reads the clocks one after another.) Returns what it read; throws a 1007
+ * {@link ConnectionError} otherwise.
  */
-export function assertYjsUpdate(update: Uint8Array): void {
-  let structs: ReturnType<typeof Y.decodeUpdate>['structs']
+export function decodeYjsUpdate(update: Uint8Array): DecodedUpdate {
+  let decoded: DecodedUpdate
   try {
-    structs = Y.decodeUpdate(update).structs
+    decoded = Y.decodeUpdate(update)
   } catch (cause) {
     throw invalidPayload('invalid document update', cause)
   }
+  const { structs } = decoded
   const sections = decoding.readVarUint(decoding.createDecoder(update))
   if (sections > 1 && new Set(structs.map((struct) => struct.id.client)).size !== sections) {
     throw invalidPayload('invalid document update: a client section repeats or skips clocks', null)
   }
+  return decoded
 }

@@ -8,6 +8,7 @@ import {
   encodeSyncStep2,
   encodeUpdate,
 } from '../protocol/wire.js'
+import { Backlog } from './backlog.js'
 import { type DocBuilder, SLICED_BYTES } from './builder.js'
 import { Connection, type MessageSink } from './connection.js'
 import { CloseCode, ConnectionError, invalidPayload } from './errors.js'
@@ -16,7 +17,7 @@ import type { Stats } from './metrics.js'
 import { Outbox } from './outbox.js'
 import { dropPending, hasPending, pendingBytes } from './pending.js'
 import { Presence } from './presence.js'
-import { assertYjsUpdate, isEmptyStateVector, isEmptyUpdate, type Message } from './protocol.js'
+import { decodeYjsUpdate, isEmptyStateVector, isEmptyUpdate, type Message } from './protocol.js'
 
 /** What a room tells its owner about. */
 export interface RoomEvents {
@@ -103,6 +104,8 @@ interface Snapshot {
 
 /** The origin of a transaction applying what another node stored (cluster mode). */
 const FROM_PEER = Symbol('from another node')
+/** The origin of a transaction integrating the backlog: stored and relayed already. */
+const BACKLOG = Symbol('backlog')
 
 const noop = (): void => undefined
 /** A document is compacted once its appended records reach 1/this of its compacted size… */
@@ -127,6 +130,9 @@ function changedAnything(transaction: Y.Transaction): boolean {
  * Durability: every update is handed to the store when applied, and nothing that carries document
  * content (relayed updates, sync step 2 replies) leaves the room before the store confirms the write
  * it depends on (the room's Outbox holds it until then). So whatever any client has seen is on disk.
+ *
+ * A client's keystroke is stored and relayed as it came and integrated into the document later,
+ * with the others of its room, in one transaction (see backlog.ts): `doc` integrates them first.
  */
 export class Room implements MessageSink {
   /** Cursors and names of the people in the room. */
@@ -152,6 +158,10 @@ export class Room implements MessageSink {
   private revision = 0
   /** For a large document: its state as loaded or last compacted. */
   private snapshot: Snapshot | null = null
+  /** The document; `doc` is the same once the backlog is integrated into it. */
+  private readonly document: Y.Doc
+  /** Clients' updates stored and relayed but not yet integrated into the document. */
+  private readonly backlog: Backlog
   /** The update being applied, when nothing was pending before it. */
   private incoming: Incoming | null = null
   /** Bumped on every failed write; a full rewrite started at the same epoch clears `dirty`. */
@@ -170,10 +180,12 @@ export class Room implements MessageSink {
   constructor(
     readonly name: string,
     stored: readonly Uint8Array[],
-    readonly doc: Y.Doc,
+    doc: Y.Doc,
     private readonly options: RoomOptions,
     people: People = gather(name, options),
   ) {
+    this.document = doc
+    this.backlog = new Backlog(doc, BACKLOG)
     this.connections = people.connections
     this.presence = people.presence
     this.records = stored.length
@@ -193,16 +205,22 @@ export class Room implements MessageSink {
         }
       },
     })
-    if (stored.length === 1) this.keepSnapshot(stored[0] as Uint8Array, Y.encodeStateVector(this.doc))
-    this.history = new History(name, this.doc, {
+    if (stored.length === 1) this.keepSnapshot(stored[0] as Uint8Array, Y.encodeStateVector(doc))
+    this.history = new History(name, () => this.doc, {
       store: options.store,
       versionQuietMs: options.versionQuietMs,
       versionIntervalMs: options.versionIntervalMs,
       authorOf: (connection) => this.authorOf(connection),
     })
-    this.doc.on('afterTransactionCleanup', this.onTransaction)
+    doc.on('afterTransactionCleanup', this.onTransaction)
     // Those who left while it was built.
     for (const connection of [...this.connections]) if (!connection.isOpen) this.leave(connection)
+  }
+
+  /** The document, with every update the room took integrated. */
+  get doc(): Y.Doc {
+    this.backlog.integrate()
+    return this.document
   }
 
   /** Adds a connection and greets it like the reference server: sync step 1, then awareness. */
@@ -323,7 +341,8 @@ export class Room implements MessageSink {
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.presence.destroy()
     this.history.destroy()
-    this.doc.destroy()
+    this.backlog.destroy()
+    this.document.destroy()
   }
 
   /** Who `connection`'s user is: the token's, or with auth off the name its editor shows. */
@@ -340,21 +359,25 @@ export class Room implements MessageSink {
    * that are no Yjs update.
    */
   applyStored(update: Uint8Array): void {
-    assertYjsUpdate(update)
+    decodeYjsUpdate(update)
     this.apply(update, null, FROM_PEER)
   }
 
   private applyUpdate(connection: Connection, message: UpdateMessage): void {
     // Parse it whole first: bytes that break halfway must not leave half an update applied.
-    assertYjsUpdate(message.update)
+    const decoded = decodeYjsUpdate(message.update)
+    if (message.kind === 'sync-update' && this.backlog.take(message.update, decoded)) {
+      this.accept(message.update, message.frame, connection)
+      return
+    }
     try {
       this.apply(message.update, message.kind === 'sync-update' ? message.frame : null, connection)
     } catch (cause) {
       throw invalidPayload('invalid document update', cause)
     }
     // Parts whose dependencies are missing wait in memory (never stored or relayed); bound them.
-    if (pendingBytes(this.doc) > this.options.maxPendingUpdateBytes) {
-      dropPending(this.doc)
+    if (pendingBytes(this.document) > this.options.maxPendingUpdateBytes) {
+      dropPending(this.document)
       throw new ConnectionError(
         'TANDEM_ERR_MISSING_DEPENDENCIES',
         CloseCode.PolicyViolation,
@@ -364,9 +387,10 @@ export class Room implements MessageSink {
   }
 
   private apply(update: Uint8Array, frame: Uint8Array | null, origin: Connection | typeof FROM_PEER): void {
+    this.backlog.integrate()
     try {
-      if (!hasPending(this.doc)) this.incoming = { update, frame }
-      Y.applyUpdate(this.doc, update, origin)
+      if (!hasPending(this.document)) this.incoming = { update, frame }
+      Y.applyUpdate(this.document, update, origin)
     } finally {
       this.incoming = null
     }
@@ -376,16 +400,24 @@ export class Room implements MessageSink {
    * Stores and relays what a transaction changed. When nothing was pending before or after, that
    * is what the client sent (less what the document had already, which receivers skip): its own
    * bytes, and its own frame, go on as they came, with no encoding. Otherwise (parts waited for
-   * missing changes) the difference is encoded from the document.
+   * missing changes) the difference is encoded from the document. The backlog's updates were
+   * stored and relayed when it took them.
    */
   private readonly onTransaction = (transaction: Y.Transaction): void => {
-    if (!changedAnything(transaction)) return
-    this.revision++
-    const sent = hasPending(this.doc) ? null : this.incoming
+    if (transaction.origin === BACKLOG || !changedAnything(transaction)) return
+    const sent = hasPending(this.document) ? null : this.incoming
     const update = sent
       ? sent.update
-      : Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(transaction.beforeState))
-    const frame = sent?.frame ?? encodeUpdate(update)
+      : Y.encodeStateAsUpdate(this.document, Y.encodeStateVector(transaction.beforeState))
+    this.accept(update, sent?.frame ?? encodeUpdate(update), transaction.origin)
+  }
+
+  /**
+   * Stores and relays `update`, a change to the document (applied, or taken into the backlog)
+   * that `frame` carries, made by `origin`.
+   */
+  private accept(update: Uint8Array, frame: Uint8Array, origin: unknown): void {
+    this.revision++
     this.records++
     this.appendedBytes += update.byteLength
     const snapshot = this.snapshot
@@ -394,8 +426,8 @@ export class Room implements MessageSink {
       if (this.appendedBytes <= MAX_SINCE_BYTES) snapshot.since.push(update.slice())
       else snapshot.since = null
     }
-    const from = transaction.origin instanceof Connection ? transaction.origin : null
-    if (transaction.origin === FROM_PEER) {
+    const from = origin instanceof Connection ? origin : null
+    if (origin === FROM_PEER) {
       // Stored by the node that received it; its versions record it there.
       this.outbox.send(frame, update, null, null)
     } else {

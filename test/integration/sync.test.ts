@@ -63,6 +63,34 @@ describe('sync between stock clients', () => {
     expect(late.doc.getXmlFragment('prosemirror').toString()).toBe(expected)
   })
 
+  it('keystrokes relayed before they are integrated reach a late joiner, the API and a restart', async () => {
+    const a = client('keys')
+    const b = client('keys')
+    await Promise.all([a.synced(), b.synced()])
+    // One keystroke per update, as an editor sends them; the room takes them into its backlog.
+    const text = a.doc.getText('t')
+    for (let i = 0; i < 30; i++) text.insert(i % 4 === 0 ? 0 : text.length, String(i % 10))
+    const typed = text.toString()
+    await waitForDoc(b.doc, () => b.doc.getText('t').toString() === typed)
+    // Relayed to b already: a client joining now hears them only through the room's document.
+    const late = client('keys')
+    await late.synced()
+    expect(late.doc.getText('t').toString()).toBe(typed)
+    b.doc.getText('t').insert(0, 'b:')
+    await waitForDoc(a.doc, () => a.doc.getText('t').toString() === `b:${typed}`)
+    const res = await fetch(`http://127.0.0.1:${fixture.running.port}/api/docs/keys?format=yjs`)
+    expect(res.status).toBe(200)
+    const served = new Y.Doc()
+    Y.applyUpdate(served, new Uint8Array(await res.arrayBuffer()))
+    expect(served.getText('t').toString()).toBe(`b:${typed}`)
+    a.doc.getText('t').insert(0, 'a:')
+    await waitForDoc(b.doc, () => b.doc.getText('t').toString() === `a:b:${typed}`)
+    await fixture.restart()
+    const after = client('keys')
+    await after.synced()
+    expect(after.doc.getText('t').toString()).toBe(`a:b:${typed}`)
+  })
+
   it('relays updates of every WebSocket frame size intact (7-bit, 16-bit and 64-bit lengths)', async () => {
     const a = client('sizes')
     const b = client('sizes')
