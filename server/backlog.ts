@@ -63,10 +63,14 @@ export class Backlog {
   private readonly clocks = new Map<number, number>()
   private timer: NodeJS.Timeout | null = null
 
-  /** `origin`: of the transaction that integrates the backlog. */
+  /**
+   * `origin`: of the transaction that integrates the backlog. `onError`: told of an update Yjs
+   * failed to integrate after all (the others are integrated; it is stored and was relayed).
+   */
   constructor(
     private readonly doc: Y.Doc,
     private readonly origin: symbol,
+    private readonly onError: (error: unknown) => void,
   ) {}
 
   /**
@@ -94,9 +98,17 @@ export class Backlog {
     const updates = this.updates.splice(0)
     this.bytes = 0
     this.clocks.clear()
+    const failures: unknown[] = []
     this.doc.transact(() => {
-      for (const update of updates) Y.applyUpdate(this.doc, update, this.origin)
+      for (const update of updates) {
+        try {
+          Y.applyUpdate(this.doc, update, this.origin)
+        } catch (error) {
+          failures.push(error)
+        }
+      }
     }, this.origin)
+    for (const error of failures) this.onError(error)
   }
 
   /** Stops the timer; what waits is dropped (it is stored). */

@@ -185,7 +185,9 @@ export class Room implements MessageSink {
     people: People = gather(name, options),
   ) {
     this.document = doc
-    this.backlog = new Backlog(doc, BACKLOG)
+    this.backlog = new Backlog(doc, BACKLOG, (error) =>
+      options.log.error({ room: name, err: error }, 'a stored update failed to integrate'),
+    )
     this.connections = people.connections
     this.presence = people.presence
     this.records = stored.length
@@ -360,6 +362,7 @@ export class Room implements MessageSink {
    */
   applyStored(update: Uint8Array): void {
     decodeYjsUpdate(update)
+    this.backlog.integrate()
     this.apply(update, null, FROM_PEER)
   }
 
@@ -370,6 +373,7 @@ export class Room implements MessageSink {
       this.accept(message.update, message.frame, connection)
       return
     }
+    this.backlog.integrate()
     try {
       this.apply(message.update, message.kind === 'sync-update' ? message.frame : null, connection)
     } catch (cause) {
@@ -386,8 +390,8 @@ export class Room implements MessageSink {
     }
   }
 
+  /** Applies `update` to the document; the caller has integrated the backlog. */
   private apply(update: Uint8Array, frame: Uint8Array | null, origin: Connection | typeof FROM_PEER): void {
-    this.backlog.integrate()
     try {
       if (!hasPending(this.document)) this.incoming = { update, frame }
       Y.applyUpdate(this.document, update, origin)

@@ -5,6 +5,9 @@ import { Backlog, followsOn } from '../../server/backlog.js'
 import { hasPending } from '../../server/pending.js'
 
 const BACKLOG = Symbol('backlog')
+const fail = (error: unknown) => {
+  throw error
+}
 const backlogs: Backlog[] = []
 afterEach(() => {
   for (const backlog of backlogs.splice(0)) backlog.destroy()
@@ -212,7 +215,7 @@ describe('Backlog', () => {
       const { clients, arrivals } = scenario(seed, 300)
       const reference = new Y.Doc()
       const doc = new Y.Doc()
-      const backlog = new Backlog(doc, BACKLOG)
+      const backlog = new Backlog(doc, BACKLOG, fail)
       backlogs.push(backlog)
       let waited = 0
       for (const update of arrivals) {
@@ -245,7 +248,7 @@ describe('Backlog', () => {
     const updates = recorder(writer)
     for (let i = 0; i < 5; i++) writer.getText('t').insert(i, String(i))
     const doc = new Y.Doc()
-    const backlog = new Backlog(doc, BACKLOG)
+    const backlog = new Backlog(doc, BACKLOG, fail)
     backlogs.push(backlog)
     const origins: unknown[] = []
     doc.on('afterTransaction', (transaction: Y.Transaction) => origins.push(transaction.origin))
@@ -272,7 +275,7 @@ describe('Backlog', () => {
     // The second keystroke alone: Yjs holds it back, waiting for the first.
     Y.applyUpdate(doc, updates[1] as Uint8Array)
     expect(hasPending(doc)).toBe(true)
-    const backlog = new Backlog(doc, BACKLOG)
+    const backlog = new Backlog(doc, BACKLOG, fail)
     backlogs.push(backlog)
     expect(backlog.take(updates[0] as Uint8Array, Y.decodeUpdate(updates[0] as Uint8Array))).toBe(false)
     Y.applyUpdate(doc, updates[0] as Uint8Array)
