@@ -38,7 +38,8 @@ export function followsOn(decoded: DecodedUpdate, known: (client: number) => num
   const has = (id: Y.ID, before: number) => id.clock < (id.client === client ? before : known(id.client))
   let end = first.id.clock
   for (const struct of structs) {
-    if (!(struct instanceof Y.Item) || struct.id.client !== client) return null
+    // (An empty item changes nothing.)
+    if (!(struct instanceof Y.Item) || struct.id.client !== client || struct.length === 0) return null
     const { origin, rightOrigin, parent } = struct
     if (origin && !has(origin, struct.id.clock)) return null
     if (rightOrigin && !has(rightOrigin, struct.id.clock)) return null
@@ -47,7 +48,8 @@ export function followsOn(decoded: DecodedUpdate, known: (client: number) => num
   }
   for (const [deleter, ranges] of ds.clients) {
     const limit = deleter === client ? end : known(deleter)
-    for (const range of ranges) if (range.clock + range.len > limit) return null
+    // (An empty range at the next clock would wait as pending.)
+    for (const range of ranges) if (range.len === 0 || range.clock + range.len > limit) return null
   }
   return end
 }
@@ -64,8 +66,8 @@ export class Backlog {
   private timer: NodeJS.Timeout | null = null
 
   /**
-   * `origin`: of the transaction that integrates the backlog. `onError`: told of an update Yjs
-   * failed to integrate after all (the others are integrated; it is stored and was relayed).
+   * `origin`: of the transaction that integrates the backlog. `onError`: told when Yjs fails to
+   * integrate an update after all (the others are integrated; it is stored and was relayed).
    */
   constructor(
     private readonly doc: Y.Doc,
@@ -86,7 +88,10 @@ export class Backlog {
     this.updates.push(update)
     this.bytes += update.byteLength
     this.clocks.set((decoded.structs[0] as Y.Item).id.client, end)
-    this.timer ??= setTimeout(this.integrate, INTEGRATE_AFTER_MS)
+    if (!this.timer) {
+      this.timer = setTimeout(this.integrate, INTEGRATE_AFTER_MS)
+      this.timer.unref()
+    }
     return true
   }
 
@@ -99,15 +104,19 @@ export class Backlog {
     this.bytes = 0
     this.clocks.clear()
     const failures: unknown[] = []
-    this.doc.transact(() => {
-      for (const update of updates) {
-        try {
-          Y.applyUpdate(this.doc, update, this.origin)
-        } catch (error) {
-          failures.push(error)
+    try {
+      this.doc.transact(() => {
+        for (const update of updates) {
+          try {
+            Y.applyUpdate(this.doc, update, this.origin)
+          } catch (error) {
+            failures.push(error)
+          }
         }
-      }
-    }, this.origin)
+      }, this.origin)
+    } catch (error) {
+      failures.push(error)
+    }
     for (const error of failures) this.onError(error)
   }
 

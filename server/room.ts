@@ -185,9 +185,11 @@ export class Room implements MessageSink {
     people: People = gather(name, options),
   ) {
     this.document = doc
-    this.backlog = new Backlog(doc, BACKLOG, (error) =>
-      options.log.error({ room: name, err: error }, 'a stored update failed to integrate'),
-    )
+    this.backlog = new Backlog(doc, BACKLOG, (error) => {
+      options.log.error({ room: name, err: error }, 'a stored update failed to integrate')
+      // The store has it, the document not: the document's own state replaces its records.
+      this.compactSoon()
+    })
     this.connections = people.connections
     this.presence = people.presence
     this.records = stored.length
@@ -442,13 +444,16 @@ export class Room implements MessageSink {
       this.outbox.send(frame, update, null, from)
     }
     this.options.events.onChange(this, update, from)
-    if (this.shouldCompact() && !this.compactTimer) {
-      // Off the hot path: after the messages already read in this turn.
-      this.compactTimer = setImmediate(() => {
-        this.compactTimer = null
-        if (!this.destroyed) this.compact()
-      })
-    }
+    // Off the hot path: after the messages already read in this turn.
+    if (this.shouldCompact()) this.compactSoon()
+  }
+
+  /** Compacts once the messages already read in this turn are handled. */
+  private compactSoon(): void {
+    this.compactTimer ??= setImmediate(() => {
+      this.compactTimer = null
+      if (!this.destroyed) this.compact()
+    })
   }
 
   /**

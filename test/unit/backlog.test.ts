@@ -207,6 +207,24 @@ describe('followsOn', () => {
     Y.applyUpdate(server, fromA[2] as Uint8Array)
     expect(verdict(server, fromA[3] as Uint8Array)).toBeNull()
   })
+
+  it('refuses an empty item or an empty deletion', () => {
+    const writer = client(9)
+    const updates = recorder(writer)
+    writer.getText('t').insert(0, 'a')
+    const update = updates[0] as Uint8Array
+    const server = new Y.Doc()
+    const known = (id: number) => Y.getState(server.store, id)
+    expect(followsOn(Y.decodeUpdate(update), known)).toBe(1)
+    // Hand-made, as a hostile client could send them: an item of no length; a range of none
+    // at a client's next clock (Yjs would keep it waiting for that client).
+    const empty = Y.decodeUpdate(update)
+    Object.assign(empty.structs[0] as Y.Item, { length: 0 })
+    expect(followsOn(empty, known)).toBeNull()
+    const nothing = Y.decodeUpdate(update)
+    nothing.ds.clients.set(12345, [{ clock: 0, len: 0 }] as never)
+    expect(followsOn(nothing, known)).toBeNull()
+  })
 })
 
 describe('Backlog', () => {
