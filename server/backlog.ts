@@ -5,9 +5,9 @@
  * transaction's bookkeeping, not the keystroke: about 8 µs each, against about 3.5 µs each when
  * ten are integrated in one transaction. A busy room's keystrokes arrive one per event-loop turn,
  * so the room does not need its document for them: their bytes go to the store and to the other
- * clients as they came. Only an update that Yjs would integrate whole, adding what it carries and
- * holding nothing back, is taken (`followsOn`); the room integrates the backlog in one transaction
- * before anything reads its document, and at the latest INTEGRATE_AFTER_MS after the first.
+ * clients as they came. Only an update that Yjs would integrate whole, holding nothing back, is
+ * taken (`followsOn`); the room integrates the backlog in one transaction before anything reads
+ * its document, and at the latest INTEGRATE_AFTER_MS after the first.
  */
 import * as Y from 'yjs'
 import { hasPending } from './pending.js'
@@ -20,18 +20,26 @@ const MAX_UPDATES = 256
 const MAX_BYTES = 256 * 1024
 
 /**
- * The clock at which `update`'s client ends once Yjs integrates it on top of a document whose next
- * clock for each client is `known(client)`, when it would integrate whole and add something; null
- * when it might not: parts could wait for missing changes, or repeat what the document has.
+ * What an update taken does: it extends `client` up to `end`, or it only deletes.
+ */
+export type Follows = { readonly client: number; readonly end: number } | 'deletions'
+
+/**
+ * What `update` does when Yjs would integrate it whole on top of a document whose next clock for
+ * each client is `known(client)`, holding nothing back; null when parts might wait for missing
+ * changes, or it might repeat what the document has.
  *
  * Taken: the structs of one client (a client's edit), all items, starting exactly at its next
- * clock; each item's origins and the ranges it deletes already in the document or earlier in the
- * update; an item with no origin names its parent by root name (an item nested under another
- * names that item, which must hold a type: left to Yjs).
+ * clock, each item's origins already in the document or earlier in the update, an item with no
+ * origin naming its parent by root name (an item nested under another names that item, which must
+ * hold a type: left to Yjs); and the ranges it deletes, in the document or the update. A deletion
+ * alone is taken when the document has all it deletes: one repeated (two people deleting the
+ * same word) changes nothing, and goes to the store and the other clients all the same.
  */
-export function followsOn(decoded: DecodedUpdate, known: (client: number) => number): number | null {
+export function followsOn(decoded: DecodedUpdate, known: (client: number) => number): Follows | null {
   const { structs, ds } = decoded
   const first = structs[0]
+  if (!first) return ds.clients.size > 0 && deletesKnown(ds, known, -1, 0) ? 'deletions' : null
   if (!(first instanceof Y.Item)) return null
   const client = first.id.client
   if (first.id.clock !== known(client)) return null
@@ -46,12 +54,22 @@ export function followsOn(decoded: DecodedUpdate, known: (client: number) => num
     if (parent instanceof Y.ID) return null
     end = struct.id.clock + struct.length
   }
+  return deletesKnown(ds, known, client, end) ? { client, end } : null
+}
+
+/** Whether every range `ds` deletes is known, `client`'s up to `end`. */
+function deletesKnown(
+  ds: DecodedUpdate['ds'],
+  known: (client: number) => number,
+  client: number,
+  end: number,
+): boolean {
   for (const [deleter, ranges] of ds.clients) {
     const limit = deleter === client ? end : known(deleter)
     // (An empty range at the next clock would wait as pending.)
-    for (const range of ranges) if (range.len === 0 || range.clock + range.len > limit) return null
+    for (const range of ranges) if (range.len === 0 || range.clock + range.len > limit) return false
   }
-  return end
+  return true
 }
 
 /**
@@ -83,11 +101,14 @@ export class Backlog {
   take(update: Uint8Array, decoded: DecodedUpdate): boolean {
     if (this.updates.length >= MAX_UPDATES || this.bytes + update.byteLength > MAX_BYTES) return false
     if (hasPending(this.doc)) return false
-    const end = followsOn(decoded, (client) => this.clocks.get(client) ?? Y.getState(this.doc.store, client))
-    if (end === null) return false
+    const follows = followsOn(
+      decoded,
+      (client) => this.clocks.get(client) ?? Y.getState(this.doc.store, client),
+    )
+    if (follows === null) return false
     this.updates.push(update)
     this.bytes += update.byteLength
-    this.clocks.set((decoded.structs[0] as Y.Item).id.client, end)
+    if (follows !== 'deletions') this.clocks.set(follows.client, follows.end)
     if (!this.timer) {
       this.timer = setTimeout(this.integrate, INTEGRATE_AFTER_MS)
       this.timer.unref()

@@ -70,6 +70,8 @@ describe('sync between stock clients', () => {
     // One keystroke per update, as an editor sends them; the room takes them into its backlog.
     const text = a.doc.getText('t')
     for (let i = 0; i < 30; i++) text.insert(i % 4 === 0 ? 0 : text.length, String(i % 10))
+    // And backspaces: deletions alone.
+    for (let i = 0; i < 3; i++) text.delete(text.length - 1, 1)
     const typed = text.toString()
     await waitForDoc(b.doc, () => b.doc.getText('t').toString() === typed)
     // Relayed to b already: a client joining now hears them only through the room's document.

@@ -116,30 +116,35 @@ function scenario(seed: number, edits: number) {
 }
 
 describe('followsOn', () => {
-  it('says exactly when Yjs integrates an update whole and it adds something', () => {
+  it('says exactly when Yjs integrates an update whole, holding nothing back', () => {
     let taken = 0
     let refused = 0
+    let deletions = 0
     for (let seed = 1; seed <= 12; seed++) {
       const { arrivals } = scenario(seed, 300)
       const server = new Y.Doc()
       for (const update of arrivals) {
         // (Backlog.take asks only while nothing waits: then whatever waits after is the update's.)
-        const end = hasPending(server) ? null : verdict(server, update)
+        const follows = hasPending(server) ? null : verdict(server, update)
         const changed = applyAndTell(server, update)
-        if (end === null) {
+        if (follows === null) {
           refused++
           continue
         }
         taken++
         expect(hasPending(server)).toBe(false)
+        if (follows === 'deletions') {
+          deletions++
+          continue
+        }
         expect(changed).toBe(true)
-        const { client: author } = (Y.decodeUpdate(update).structs[0] as Y.Item).id
-        expect(Y.getState(server.store, author)).toBe(end)
+        expect(Y.getState(server.store, follows.client)).toBe(follows.end)
       }
     }
     // Both answers come up often (this scenario is built to make updates wait).
     expect(taken).toBeGreaterThan(300)
     expect(refused).toBeGreaterThan(300)
+    expect(deletions).toBeGreaterThan(20)
   })
 
   it('takes every keystroke of a client typing alone', () => {
@@ -155,14 +160,14 @@ describe('followsOn', () => {
     })
     const server = new Y.Doc()
     for (const update of updates) {
-      const end = verdict(server, update)
+      const follows = verdict(server, update)
       Y.applyUpdate(server, update)
-      expect(end).toBe(Y.getState(server.store, 7))
+      expect(follows).toEqual({ client: 7, end: Y.getState(server.store, 7) })
     }
     expect(server.getText('t').toString()).toBe(text.toString())
   })
 
-  it('refuses what waits, repeats, deletes the unknown, only deletes, or nests by parent', () => {
+  it('refuses what waits, repeats, deletes the unknown or nests by parent', () => {
     const a = client(1)
     const fromA = recorder(a)
     a.getText('t').insert(0, 'ab')
@@ -189,15 +194,18 @@ describe('followsOn', () => {
       c.doc.getText('t').insert(0, 'E')
     })
     expect(verdict(server, c.sent[0] as Uint8Array)).toBeNull()
-    // A deletion alone may delete what is deleted already: that takes the document to tell.
+    // A deletion alone: taken when the server has what it deletes.
     const d = heardAll(4)
     d.doc.getText('t').delete(0, 1)
+    d.doc.getText('t').delete(1, 2)
     expect(Y.decodeUpdate(d.sent[0] as Uint8Array).structs).toHaveLength(0)
-    expect(verdict(server, d.sent[0] as Uint8Array)).toBeNull()
+    expect(verdict(server, d.sent[0] as Uint8Array)).toBe('deletions')
+    expect(verdict(server, d.sent[1] as Uint8Array)).toBeNull()
     // Once the server has heard A, the typing follows on.
     Y.applyUpdate(server, fromA[1] as Uint8Array)
-    expect(verdict(server, b.sent[0] as Uint8Array)).toBe(1)
-    expect(verdict(server, c.sent[0] as Uint8Array)).toBe(1)
+    expect(verdict(server, b.sent[0] as Uint8Array)).toEqual({ client: 2, end: 1 })
+    expect(verdict(server, c.sent[0] as Uint8Array)).toEqual({ client: 3, end: 1 })
+    expect(verdict(server, d.sent[1] as Uint8Array)).toBe('deletions')
     // The first text in a new paragraph names its parent, which holds a type only Yjs checks.
     const paragraph = new Y.XmlElement('paragraph')
     const inner = new Y.XmlText()
@@ -215,7 +223,7 @@ describe('followsOn', () => {
     const update = updates[0] as Uint8Array
     const server = new Y.Doc()
     const known = (id: number) => Y.getState(server.store, id)
-    expect(followsOn(Y.decodeUpdate(update), known)).toBe(1)
+    expect(followsOn(Y.decodeUpdate(update), known)).toEqual({ client: 9, end: 1 })
     // Hand-made, as a hostile client could send them: an item of no length; a range of none
     // at a client's next clock (Yjs would keep it waiting for that client).
     const empty = Y.decodeUpdate(update)
@@ -224,6 +232,7 @@ describe('followsOn', () => {
     const nothing = Y.decodeUpdate(update)
     nothing.ds.clients.set(12345, [{ clock: 0, len: 0 }] as never)
     expect(followsOn(nothing, known)).toBeNull()
+    expect(followsOn({ structs: [], ds: nothing.ds }, known)).toBeNull()
   })
 })
 
