@@ -39,35 +39,32 @@ export type Follows = { readonly client: number; readonly end: number } | 'delet
 export function followsOn(decoded: DecodedUpdate, known: (client: number) => number): Follows | null {
   const { structs, ds } = decoded
   const first = structs[0]
-  if (!first) return ds.clients.size > 0 && deletesKnown(ds, known, -1, 0) ? 'deletions' : null
+  if (!first) return ds.clients.size > 0 && deletesKnown(ds, known) ? 'deletions' : null
   if (!(first instanceof Y.Item)) return null
   const client = first.id.client
   if (first.id.clock !== known(client)) return null
-  const has = (id: Y.ID, before: number) => id.clock < (id.client === client ? before : known(id.client))
+  // What this client's items may refer to: the document's, and its own earlier in the update.
+  const upTo = (other: number, clock: number) => (other === client ? clock : known(other))
   let end = first.id.clock
   for (const struct of structs) {
     // (An empty item changes nothing.)
     if (!(struct instanceof Y.Item) || struct.id.client !== client || struct.length === 0) return null
     const { origin, rightOrigin, parent } = struct
-    if (origin && !has(origin, struct.id.clock)) return null
-    if (rightOrigin && !has(rightOrigin, struct.id.clock)) return null
+    const { clock } = struct.id
+    if (origin && origin.clock >= upTo(origin.client, clock)) return null
+    if (rightOrigin && rightOrigin.clock >= upTo(rightOrigin.client, clock)) return null
     if (parent instanceof Y.ID) return null
-    end = struct.id.clock + struct.length
+    end = clock + struct.length
   }
-  return deletesKnown(ds, known, client, end) ? { client, end } : null
+  return deletesKnown(ds, (other) => upTo(other, end)) ? { client, end } : null
 }
 
-/** Whether every range `ds` deletes is known, `client`'s up to `end`. */
-function deletesKnown(
-  ds: DecodedUpdate['ds'],
-  known: (client: number) => number,
-  client: number,
-  end: number,
-): boolean {
-  for (const [deleter, ranges] of ds.clients) {
-    const limit = deleter === client ? end : known(deleter)
+/** Whether every range `ds` deletes ends by `limit(client)`, its client's next clock. */
+function deletesKnown(ds: DecodedUpdate['ds'], limit: (client: number) => number): boolean {
+  for (const [client, ranges] of ds.clients) {
+    const end = limit(client)
     // (An empty range at the next clock would wait as pending.)
-    for (const range of ranges) if (range.len === 0 || range.clock + range.len > limit) return false
+    for (const range of ranges) if (range.len === 0 || range.clock + range.len > end) return false
   }
   return true
 }
@@ -101,10 +98,7 @@ export class Backlog {
   take(update: Uint8Array, decoded: DecodedUpdate): boolean {
     if (this.updates.length >= MAX_UPDATES || this.bytes + update.byteLength > MAX_BYTES) return false
     if (hasPending(this.doc)) return false
-    const follows = followsOn(
-      decoded,
-      (client) => this.clocks.get(client) ?? Y.getState(this.doc.store, client),
-    )
+    const follows = followsOn(decoded, this.known)
     if (follows === null) return false
     this.updates.push(update)
     this.bytes += update.byteLength
@@ -115,6 +109,10 @@ export class Backlog {
     }
     return true
   }
+
+  /** A client's next clock, counting what waits. */
+  private readonly known = (client: number): number =>
+    this.clocks.get(client) ?? Y.getState(this.doc.store, client)
 
   /** Integrates what waits, in one transaction. */
   readonly integrate = (): void => {
@@ -129,7 +127,8 @@ export class Backlog {
       this.doc.transact(() => {
         for (const update of updates) {
           try {
-            Y.applyUpdate(this.doc, update, this.origin)
+            // (Within the transaction: its origin is the backlog's.)
+            Y.applyUpdate(this.doc, update)
           } catch (error) {
             failures.push(error)
           }
