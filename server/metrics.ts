@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, type Metric, Registry } from 'prom-client'
 import type { BatchInfo } from '../persistence/level.js'
 import type { ErrorCode } from './errors.js'
 
@@ -144,25 +144,86 @@ export function createMetrics(
       for (const [code, count] of stats.errors) this.inc({ code }, count)
     },
   })
-  const writeSeconds = new Histogram({
-    name: 'tandem_persist_batch_seconds',
-    help: 'Duration of one persistence write: a journal group (stage="journal") or a LevelDB batch behind it (stage="leveldb").',
-    labelNames: ['stage', 'result'],
-    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers,
-  })
-  // One series per stage and result, looked up once: a journal write is observed every turn.
-  const series = new Map<string, ReturnType<typeof writeSeconds.labels>>()
+  const writeSeconds = new HotHistogram(
+    'tandem_persist_batch_seconds',
+    'Duration of one persistence write: a journal group (stage="journal") or a LevelDB batch behind it (stage="leveldb").',
+    ['stage', 'result'],
+    [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  )
+  registry.registerMetric(writeSeconds as unknown as Metric)
+  const outcomes = (stage: BatchInfo['stage']) =>
+    [writeSeconds.series(stage, 'ok'), writeSeconds.series(stage, 'error')] as const
+  const series = { journal: outcomes('journal'), leveldb: outcomes('leveldb') }
   return {
     registry,
     observeWrite(stage, durationMs, failed) {
-      const key = failed ? `${stage} error` : stage
-      let child = series.get(key)
-      if (!child) {
-        child = writeSeconds.labels(stage, failed ? 'error' : 'ok')
-        series.set(key, child)
-      }
-      child.observe(durationMs / 1000)
+      writeSeconds.observe(series[stage][failed ? 1 : 0], durationMs / 1000)
     },
+  }
+}
+
+/** One label set of a HotHistogram: its counts per bucket (the last past every bound). */
+interface HotSeries {
+  readonly labels: Readonly<Record<string, string>>
+  readonly counts: Float64Array
+  sum: number
+  count: number
+}
+
+/**
+ * A Prometheus histogram for the hot path, exposed as prom-client's Histogram would expose it:
+ * an observation is a bucket search and three additions on a series looked up once (prom-client's
+ * `observe` validates and hashes its labels on every call, and a journal write is observed every
+ * turn). prom-client formats it when scraped.
+ */
+export class HotHistogram {
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  private readonly all: HotSeries[] = []
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly string[],
+    private readonly bounds: readonly number[],
+  ) {}
+
+  /** The series of `values` (one per label name, in order), reported once observed. */
+  series(...values: string[]): HotSeries {
+    const labels = Object.fromEntries(this.labelNames.map((name, i) => [name, values[i] ?? '']))
+    return { labels, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }
+  }
+
+  observe(series: HotSeries, value: number): void {
+    if (series.count === 0 && !this.all.includes(series)) this.all.push(series)
+    let bucket = 0
+    while (bucket < this.bounds.length && value > (this.bounds[bucket] as number)) bucket++
+    series.counts[bucket] = (series.counts[bucket] as number) + 1
+    series.sum += value
+    series.count++
+  }
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: object[] } {
+    const values: object[] = []
+    const bucketName = `${this.name}_bucket`
+    for (const { labels, counts, sum, count } of this.all) {
+      let below = 0
+      this.bounds.forEach((le, i) => {
+        below += counts[i] as number
+        values.push({ labels: { le, ...labels }, value: below, metricName: bucketName })
+      })
+      values.push({ labels: { le: '+Inf', ...labels }, value: count, metricName: bucketName })
+      values.push({ labels, value: sum, metricName: `${this.name}_sum` })
+      values.push({ labels, value: count, metricName: `${this.name}_count` })
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+
+  reset(): void {
+    for (const series of this.all) {
+      series.counts.fill(0)
+      series.sum = 0
+      series.count = 0
+    }
   }
 }
