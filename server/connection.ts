@@ -23,7 +23,7 @@ export interface ConnectionOptions {
   readonly rateLimits: RateLimits | null
   readonly stats: Stats
   readonly log: Logger
-  readonly frameHeaders: FrameHeaders
+  readonly framer: Framer
   /** Called once when the socket has closed, with the close code. */
   readonly onClose: (connection: Connection, code: number) => void
 }
@@ -36,21 +36,34 @@ const connectionOf = (socket: WebSocket) => (socket as Tagged)[CONNECTION]
 const ANONYMOUS: Access = Object.freeze({ user: Object.freeze({ id: 'anonymous' }), mode: 'rw' })
 const BINARY_FRAME = { fin: true, opcode: 2, mask: false, rsv1: false } as const
 
-/**
- * The header ws writes before a final, unmasked binary frame of a payload (it depends only on the
- * payload's length), kept for the length asked last: a broadcast sends one payload to every socket
- * in turn, so it is encoded once, not once per socket. One per server, shared by its connections.
- */
-export class FrameHeaders {
-  private length = -1
-  private header: Uint8Array = new Uint8Array(0)
+/** Payloads up to this size go out copied behind their header, in one buffer and one write. */
+const MAX_JOINED_BYTES = 16 * 1024
 
-  of(payload: Uint8Array): Uint8Array {
-    if (payload.byteLength !== this.length) {
-      this.header = Sender.frame(payload, BINARY_FRAME)[0] as Uint8Array
-      this.length = payload.byteLength
+/**
+ * The WebSocket frame of a payload, as ws would write it (a final, unmasked binary frame: the
+ * server negotiates no extension), kept for the payload sent last: a broadcast sends one payload
+ * to every socket in turn, so it is framed once, not once per socket. A small payload is joined
+ * to its header (one buffer: one plain write, not a vectored one); a large one is not copied.
+ * One per server, shared by its connections.
+ */
+export class Framer {
+  private payload: Uint8Array | null = null
+  private frame: readonly Uint8Array[] = []
+
+  of(payload: Uint8Array): readonly Uint8Array[] {
+    if (payload !== this.payload) {
+      const header = Sender.frame(payload, BINARY_FRAME)[0] as Uint8Array
+      if (payload.byteLength > MAX_JOINED_BYTES) {
+        this.frame = [header, payload]
+      } else {
+        const joined = Buffer.allocUnsafe(header.byteLength + payload.byteLength)
+        joined.set(header)
+        joined.set(payload, header.byteLength)
+        this.frame = [joined]
+      }
+      this.payload = payload
     }
-    return this.header
+    return this.frame
   }
 }
 
@@ -189,19 +202,22 @@ export class Connection {
 
   /**
    * Sends one binary frame; closes a consumer whose send buffer is over the limit. Written to the
-   * socket as ws would write it (header, then payload, in one write): the server negotiates no
-   * extension (no per-message deflate), so ws would add only the header and keep no queue of its
-   * own, and its send path costs more per call than the write itself.
+   * socket as ws would write it (see Framer): ws would add only the header and keep no queue of
+   * its own, and its send path costs more per call than the write itself.
    */
-  send(frame: Uint8Array): void {
+  send(payload: Uint8Array): void {
     if (!this.isOpen || (!this.corked && this.overLimit())) return
     this.lastSentAt = performance.now()
     this.options.stats.messagesOut++
-    this.options.stats.bytesOut += frame.byteLength
+    this.options.stats.bytesOut += payload.byteLength
     const raw = this.raw
+    const frame = this.options.framer.of(payload)
+    if (frame.length === 1) {
+      raw.write(frame[0] as Uint8Array)
+      return
+    }
     raw.cork()
-    raw.write(this.options.frameHeaders.of(frame))
-    raw.write(frame)
+    for (const part of frame) raw.write(part)
     raw.uncork()
   }
 

@@ -19,7 +19,7 @@ import type { ApiDeps } from './api.js'
 import { AuthError, type Authenticate, jwtAuthenticator, tokenOf } from './auth.js'
 import { DocBuilder } from './builder.js'
 import { type Cluster, openCluster } from './cluster.js'
-import { Connection, type ConnectionOptions, FrameHeaders } from './connection.js'
+import { Connection, type ConnectionOptions, Framer } from './connection.js'
 import { CloseCode, ConnectionError, documentDeleted, HttpError, OptionsError } from './errors.js'
 import {
   checkOrigin,
@@ -449,7 +449,7 @@ export class TandemServer extends EventEmitter<TandemEvents> {
       rateLimits: rateLimitsOf(this.options),
       stats: this.stats,
       log: this.log,
-      frameHeaders: new FrameHeaders(),
+      framer: new Framer(),
       onClose: (connection, code) => {
         this.connections.delete(connection)
         this.stats.connections--
