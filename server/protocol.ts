@@ -9,6 +9,7 @@ import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
 import { CloseCode, frame, MessageType } from '../protocol/wire.js'
 import { ConnectionError, invalidPayload } from './errors.js'
+import { isJsonText } from './json-text.js'
 
 export type Message =
   | { readonly kind: 'sync-step1'; readonly stateVector: Uint8Array }
@@ -122,18 +123,13 @@ export function isRemoval(state: Uint8Array): boolean {
   return state.byteLength === 4 && NULL_STATE.every((byte, i) => state[i] === byte)
 }
 
-const utf8 = new TextDecoder()
-
 /**
- * Throws a ConnectionError unless `state` is JSON that stock clients can parse (they `JSON.parse`
- * every state they receive, and one that throws would cost them the rest of the message).
+ * Throws a ConnectionError unless `state` is JSON that stock clients can read (they decode and
+ * `JSON.parse` every state they receive, and one that throws would cost them the rest of the
+ * message).
  */
 export function assertJsonState(state: Uint8Array): void {
-  try {
-    JSON.parse(utf8.decode(state))
-  } catch (cause) {
-    throw invalidPayload('invalid awareness update: a state is not JSON', cause)
-  }
+  if (!isJsonText(state)) throw invalidPayload('invalid awareness update: a state is not JSON', null)
 }
 
 /**
@@ -150,7 +146,7 @@ export function entryState(entry: string): unknown {
   decoding.readVarUint(decoder)
   decoding.readVarUint(decoder)
   try {
-    return JSON.parse(utf8.decode(decoding.readVarUint8Array(decoder)))
+    return JSON.parse(decoding.readVarString(decoder))
   } catch {
     return undefined
   }
@@ -167,19 +163,37 @@ export function encodeRemoval(clientId: number, clock: number): string {
   )
 }
 
-/** An awareness message of `entries` (from `entryText` or `encodeRemoval`). */
+/** How many bytes lib0 writes for `n` (an integer ≥ 0) as a var uint: 7 bits a byte. */
+function varUintLength(n: number): number {
+  let length = 1
+  for (let rest = n; rest > 0x7f; rest = Math.floor(rest / 0x80)) length++
+  return length
+}
+
+/** Writes `n` as lib0 writes a var uint (7 bits a byte, low first), at `at`; returns where it ends. */
+function putVarUint(target: Buffer, at: number, n: number): number {
+  let rest = n
+  let end = at
+  while (rest > 0x7f) {
+    target[end++] = 0x80 | (rest & 0x7f)
+    rest = Math.floor(rest / 0x80)
+  }
+  target[end++] = rest
+  return end
+}
+
+/**
+ * An awareness message of `entries` (from `entryText` or `encodeRemoval`), written straight into
+ * one buffer: a room sends one for every change it relays.
+ */
 export function encodeAwarenessEntries(entries: readonly string[]): Uint8Array {
   let bytes = 0
   for (const entry of entries) bytes += entry.length
-  const count = frame((e) => encoding.writeVarUint(e, entries.length))
-  const head = frame((e) => {
-    encoding.writeVarUint(e, MessageType.Awareness)
-    encoding.writeVarUint(e, count.byteLength + bytes)
-    encoding.writeUint8Array(e, count)
-  })
-  const message = Buffer.allocUnsafe(head.byteLength + bytes)
-  message.set(head)
-  let at = head.byteLength
+  const body = varUintLength(entries.length) + bytes
+  const message = Buffer.allocUnsafe(varUintLength(MessageType.Awareness) + varUintLength(body) + body)
+  let at = putVarUint(message, 0, MessageType.Awareness)
+  at = putVarUint(message, at, body)
+  at = putVarUint(message, at, entries.length)
   for (const entry of entries) at += message.write(entry, at, 'latin1')
   return message
 }

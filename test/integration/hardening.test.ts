@@ -65,6 +65,13 @@ describe('malformed input closes only the offending connection, with a precise c
       1007,
       'a state is not JSON',
     ],
+    [
+      // `{"n":"` + 0xff + `"}`: JSON to a lenient decoder, but stock clients decode fatally.
+      'an awareness state that is not UTF-8',
+      [encodeAwareness(new Uint8Array([1, 42, 1, 9, ...Buffer.from('{"n":"'), 0xff, ...Buffer.from('"}')]))],
+      1007,
+      'a state is not JSON',
+    ],
     ['a saved marker without opting in', [new Uint8Array([100, 1])], 1002, 'saved markers need the saved=1'],
   ] as const)('%s', async (_what, frames, code, reason) => {
     const { running } = fixture

@@ -11,7 +11,7 @@ import {
   MessageType,
 } from '../../protocol/wire.js'
 import { ConnectionError } from '../../server/errors.js'
-import { decodeMessage } from '../../server/protocol.js'
+import { awarenessEntries, decodeMessage, encodeAwarenessEntries, entryText } from '../../server/protocol.js'
 
 function bytes(...values: number[]): Uint8Array {
   const e = encoding.createEncoder()
@@ -75,5 +75,29 @@ describe('protocol codec', () => {
     expect(decodeError(trailing)).toMatchObject({
       message: 'malformed message: trailing bytes after message',
     })
+  })
+
+  it('frames awareness entries as lib0 frames the update they came in, across var uint sizes', () => {
+    // count × state size: a count and a body length of one, two and three var uint bytes.
+    for (const [count, size] of [
+      [1, 10],
+      [1, 120],
+      [1, 200],
+      [127, 1],
+      [128, 1],
+      [300, 60],
+      [2, 20_000],
+    ] as const) {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, count)
+      for (let i = 0; i < count; i++) {
+        encoding.writeVarUint(e, 2 ** 31 + i)
+        encoding.writeVarUint(e, i * 1000)
+        encoding.writeVarString(e, JSON.stringify({ name: 'é'.repeat(size) }))
+      }
+      const update = encoding.toUint8Array(e)
+      const entries = awarenessEntries(update).map((entry) => entryText(entry.bytes))
+      expect([...encodeAwarenessEntries(entries)]).toEqual([...encodeAwareness(update)])
+    }
   })
 })
