@@ -40,31 +40,45 @@ const BINARY_FRAME = { fin: true, opcode: 2, mask: false, rsv1: false } as const
 const MAX_JOINED_BYTES = 16 * 1024
 
 /**
- * The WebSocket frame of a payload, as ws would write it (a final, unmasked binary frame: the
- * server negotiates no extension), kept for the payload sent last: a broadcast sends one payload
- * to every socket in turn, so it is framed once, not once per socket. A small payload is joined
- * to its header (one buffer: one plain write, not a vectored one); a large one is not copied.
- * One per server, shared by its connections.
+ * WebSocket frames of payloads, as ws would write them (final, unmasked binary frames: the server
+ * negotiates no extension), joined into one buffer so that a socket gets one plain write, not a
+ * vectored one of a header and a payload each. It keeps what it made last: a broadcast sends the
+ * same payloads to every socket in turn, so they are framed and joined once, not once per socket.
+ * Payloads over MAX_JOINED_BYTES are not copied. One per server, shared by its connections.
  */
 export class Framer {
-  private payload: Uint8Array | null = null
-  private frame: readonly Uint8Array[] = []
+  private payloads: readonly Uint8Array[] = []
+  private frames: readonly Uint8Array[] = []
+  private readonly one: Uint8Array[] = []
 
-  of(payload: Uint8Array): readonly Uint8Array[] {
-    if (payload !== this.payload) {
+  /** The frames of `payloads`, in order: one buffer, or a header and a payload each when one is large. */
+  of(payloads: readonly Uint8Array[]): readonly Uint8Array[] {
+    if (sameItems(payloads, this.payloads)) return this.frames
+    this.payloads = [...payloads]
+    const parts: Uint8Array[] = []
+    let bytes = 0
+    let large = false
+    for (const payload of payloads) {
       const header = Sender.frame(payload, BINARY_FRAME)[0] as Uint8Array
-      if (payload.byteLength > MAX_JOINED_BYTES) {
-        this.frame = [header, payload]
-      } else {
-        const joined = Buffer.allocUnsafe(header.byteLength + payload.byteLength)
-        joined.set(header)
-        joined.set(payload, header.byteLength)
-        this.frame = [joined]
-      }
-      this.payload = payload
+      parts.push(header, payload)
+      bytes += header.byteLength + payload.byteLength
+      large ||= payload.byteLength > MAX_JOINED_BYTES
     }
-    return this.frame
+    this.frames = large ? parts : [Buffer.concat(parts, bytes)]
+    return this.frames
   }
+
+  /** The frame of `payload` alone (as `of`). */
+  ofOne(payload: Uint8Array): readonly Uint8Array[] {
+    this.one[0] = payload
+    return this.of(this.one)
+  }
+}
+
+function sameItems(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /**
@@ -84,8 +98,9 @@ export class Connection {
   /** Messages that arrived before the room was ready (null once it is). */
   private queued: Message[] | null = []
   private closed = false
-  /** Between `cork()` and `uncork()`: frames wait to be written together. */
+  /** Between `cork()` and `uncork()`: the payloads sent wait in `burst`, to be written together. */
   private corked = false
+  private burst: Uint8Array[] | null = null
   private readonly rate: RateLimit | null
   private expiry: NodeJS.Timeout | null = null
   /** False while a heartbeat ping is unanswered. */
@@ -210,33 +225,39 @@ export class Connection {
     this.lastSentAt = performance.now()
     this.options.stats.messagesOut++
     this.options.stats.bytesOut += payload.byteLength
-    const raw = this.raw
-    const frame = this.options.framer.of(payload)
-    if (frame.length === 1) {
-      raw.write(frame[0] as Uint8Array)
-      return
-    }
-    raw.cork()
-    for (const part of frame) raw.write(part)
-    raw.uncork()
+    if (this.corked) (this.burst as Uint8Array[]).push(payload)
+    else this.write(this.options.framer.ofOne(payload))
   }
 
   /**
-   * Holds the frames sent until `uncork()` and then writes them with one system call. ws has no
-   * API of its own for that; its underlying socket (`_socket`, set once the upgrade is done) does.
+   * Holds the frames sent until `uncork()` and then writes them together, with one system call:
+   * the frames of a room's burst reach every socket of the room as one buffer, joined once.
    */
   cork(): void {
     // The frames of one burst are counted in the send buffer before any is written: check the
     // limit once, before the burst, or every burst would look like a slow consumer.
     if (!this.isOpen || this.overLimit()) return
     this.corked = true
-    this.raw.cork()
+    this.burst ??= []
   }
 
   uncork(): void {
     if (!this.corked) return
     this.corked = false
-    this.raw.uncork()
+    const burst = this.burst as Uint8Array[]
+    if (burst.length > 0 && this.isOpen) this.write(this.options.framer.of(burst))
+    burst.length = 0
+  }
+
+  private write(frames: readonly Uint8Array[]): void {
+    const raw = this.raw
+    if (frames.length === 1) {
+      raw.write(frames[0] as Uint8Array)
+      return
+    }
+    raw.cork()
+    for (const frame of frames) raw.write(frame)
+    raw.uncork()
   }
 
   /** ws's underlying socket, set once the upgrade is done (before the WebSocket is open). */
