@@ -211,7 +211,10 @@ export class TandemServer extends EventEmitter<TandemEvents> {
         maxConnectionsPerRoom: this.options.maxConnectionsPerRoom,
         builder: this.builder,
         events: {
-          onChange: (room, update) => this.emit('change', { room: room.name, update }),
+          // Every update passes here: nothing is made for an event nobody listens to.
+          onChange: (room, update) => {
+            if (this.listenerCount('change') > 0) this.emit('change', { room: room.name, update })
+          },
           onPersistError: (room, error) => {
             this.log.error({ room: room.name, err: error }, 'store write failed; document kept in memory')
             this.emit('persistError', { room: room.name, error })
