@@ -36,17 +36,19 @@ const connectionOf = (socket: WebSocket) => (socket as Tagged)[CONNECTION]
 const ANONYMOUS: Access = Object.freeze({ user: Object.freeze({ id: 'anonymous' }), mode: 'rw' })
 const BINARY_FRAME = { fin: true, opcode: 2, mask: false, rsv1: false } as const
 
-/** Payloads up to this size go out copied behind their header, in one buffer and one write. */
-const MAX_JOINED_BYTES = 16 * 1024
+/** Payloads up to this size are copied behind their header, so that a burst is one buffer. */
+const MAX_COPIED_PAYLOAD_BYTES = 16 * 1024
 
 /**
  * WebSocket frames of payloads, as ws would write them (final, unmasked binary frames: the server
  * negotiates no extension), joined into one buffer so that a socket gets one plain write, not a
  * vectored one of a header and a payload each. It keeps what it made last: a broadcast sends the
  * same payloads to every socket in turn, so they are framed and joined once, not once per socket.
- * Payloads over MAX_JOINED_BYTES are not copied. One per server, shared by its connections.
+ * Payloads over MAX_COPIED_PAYLOAD_BYTES are not copied (nor kept). One per server, shared by its
+ * connections.
  */
 export class Framer {
+  /** The payloads framed last and their frames (none when one was large: nothing large is kept). */
   private payloads: readonly Uint8Array[] = []
   private frames: readonly Uint8Array[] = []
   private readonly one: Uint8Array[] = []
@@ -54,7 +56,6 @@ export class Framer {
   /** The frames of `payloads`, in order: one buffer, or a header and a payload each when one is large. */
   of(payloads: readonly Uint8Array[]): readonly Uint8Array[] {
     if (sameItems(payloads, this.payloads)) return this.frames
-    this.payloads = [...payloads]
     const parts: Uint8Array[] = []
     let bytes = 0
     let large = false
@@ -62,16 +63,24 @@ export class Framer {
       const header = Sender.frame(payload, BINARY_FRAME)[0] as Uint8Array
       parts.push(header, payload)
       bytes += header.byteLength + payload.byteLength
-      large ||= payload.byteLength > MAX_JOINED_BYTES
+      large ||= payload.byteLength > MAX_COPIED_PAYLOAD_BYTES
     }
-    this.frames = large ? parts : [Buffer.concat(parts, bytes)]
+    if (large) {
+      this.payloads = []
+      this.frames = []
+      return parts
+    }
+    this.payloads = [...payloads]
+    this.frames = [Buffer.concat(parts, bytes)]
     return this.frames
   }
 
   /** The frame of `payload` alone (as `of`). */
   ofOne(payload: Uint8Array): readonly Uint8Array[] {
     this.one[0] = payload
-    return this.of(this.one)
+    const frames = this.of(this.one)
+    this.one.length = 0
+    return frames
   }
 }
 

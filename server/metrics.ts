@@ -150,6 +150,7 @@ export function createMetrics(
     ['stage', 'result'],
     [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
   )
+  // Exposed through the registry like prom-client's own metrics (it reads name, help, get, reset).
   registry.registerMetric(writeSeconds as unknown as Metric)
   const outcomes = (stage: BatchInfo['stage']) =>
     [writeSeconds.series(stage, 'ok'), writeSeconds.series(stage, 'error')] as const
@@ -179,7 +180,8 @@ interface HotSeries {
 export class HotHistogram {
   readonly type = 'histogram'
   readonly aggregator = 'sum'
-  private readonly all: HotSeries[] = []
+  /** Every series asked for, by its label values; reported once observed (as prom-client does). */
+  private readonly known = new Map<string, HotSeries>()
 
   constructor(
     readonly name: string,
@@ -188,14 +190,21 @@ export class HotHistogram {
     private readonly bounds: readonly number[],
   ) {}
 
-  /** The series of `values` (one per label name, in order), reported once observed. */
+  /** The series of `values`, one per label name, in order (the same object for the same values). */
   series(...values: string[]): HotSeries {
-    const labels = Object.fromEntries(this.labelNames.map((name, i) => [name, values[i] ?? '']))
-    return { labels, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }
+    if (values.length !== this.labelNames.length)
+      throw new RangeError(`${this.name}: ${this.labelNames.length} label values expected`)
+    const key = values.join('\0')
+    let series = this.known.get(key)
+    if (!series) {
+      const labels = Object.fromEntries(this.labelNames.map((name, i) => [name, values[i] as string]))
+      series = { labels, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }
+      this.known.set(key, series)
+    }
+    return series
   }
 
   observe(series: HotSeries, value: number): void {
-    if (series.count === 0 && !this.all.includes(series)) this.all.push(series)
     let bucket = 0
     while (bucket < this.bounds.length && value > (this.bounds[bucket] as number)) bucket++
     series.counts[bucket] = (series.counts[bucket] as number) + 1
@@ -206,7 +215,8 @@ export class HotHistogram {
   get(): { name: string; help: string; type: string; aggregator: string; values: object[] } {
     const values: object[] = []
     const bucketName = `${this.name}_bucket`
-    for (const { labels, counts, sum, count } of this.all) {
+    for (const { labels, counts, sum, count } of this.known.values()) {
+      if (count === 0) continue
       let below = 0
       this.bounds.forEach((le, i) => {
         below += counts[i] as number
@@ -219,8 +229,9 @@ export class HotHistogram {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
   }
 
+  /** Counts from zero: no series is reported until it is observed again. */
   reset(): void {
-    for (const series of this.all) {
+    for (const series of this.known.values()) {
       series.counts.fill(0)
       series.sum = 0
       series.count = 0

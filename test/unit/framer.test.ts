@@ -33,11 +33,14 @@ describe('Framer', () => {
     expect(read(...frames)).toEqual([Buffer.from(small), Buffer.from(medium), Buffer.from(small)])
   })
 
-  it('writes a large payload as it is, behind its header', () => {
-    const frames = new Framer().of([small, large])
+  it('writes a large payload as it is, behind its header, and keeps nothing of it', () => {
+    const framer = new Framer()
+    const frames = framer.of([small, large])
     expect(frames).toHaveLength(4)
     expect(frames[3]).toBe(large)
     expect(read(...frames)).toEqual([Buffer.from(small), Buffer.from(large)])
+    // Framed again when sent again: the framer held no reference to it.
+    expect(framer.of([small, large])).not.toBe(frames)
   })
 
   it('frames the same payloads once, and other payloads anew', () => {

@@ -50,7 +50,7 @@ function value(random: prng.PRNG, depth: number): unknown {
   }
 }
 
-/** `text`'s bytes with a few random bytes changed, inserted or removed. */
+/** `bytes` with a few random bytes changed, inserted or removed. */
 function mutate(random: prng.PRNG, bytes: Uint8Array): Uint8Array {
   const out = [...bytes]
   const interesting = [

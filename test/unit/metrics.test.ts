@@ -18,7 +18,6 @@ describe('HotHistogram', () => {
     const hotRegistry = new Registry()
     const hot = new HotHistogram('x_seconds', 'Help.', ['stage', 'result'], bounds)
     hotRegistry.registerMetric(hot as never)
-    const series = new Map<string, ReturnType<HotHistogram['series']>>()
     const referenceRegistry = new Registry()
     const reference = new Histogram({
       name: 'x_seconds',
@@ -28,9 +27,7 @@ describe('HotHistogram', () => {
       registers: [referenceRegistry],
     })
     for (const [stage, result, value] of observations) {
-      const key = `${stage} ${result}`
-      if (!series.has(key)) series.set(key, hot.series(stage, result))
-      hot.observe(series.get(key) as ReturnType<HotHistogram['series']>, value)
+      hot.observe(hot.series(stage, result), value)
       reference.labels(stage, result).observe(value)
     }
     then(hot, reference)
@@ -44,9 +41,22 @@ describe('HotHistogram', () => {
     expect(hot.split('\n').sort()).toEqual(reference.split('\n').sort())
   })
 
-  it('counts from zero again after a reset', async () => {
-    const { hot } = await expositions((histogram) => histogram.reset())
-    expect(hot).toContain('x_seconds_count{stage="journal",result="ok"} 0')
-    expect(hot).not.toMatch(/x_seconds_count\{[^}]*\} [1-9]/)
+  it('reports nothing after a reset until a series is observed again, as prom-client does', async () => {
+    const { hot, reference } = await expositions((histogram, prom) => {
+      histogram.reset()
+      prom.reset()
+      histogram.observe(histogram.series('journal', 'ok'), 0.003)
+      prom.labels('journal', 'ok').observe(0.003)
+    })
+    expect(hot).toContain('x_seconds_count{stage="journal",result="ok"} 1')
+    expect(hot).not.toContain('leveldb')
+    expect(hot.split('\n').sort()).toEqual(reference.split('\n').sort())
+  })
+
+  it('gives one series per label values, and refuses a wrong number of them', () => {
+    const histogram = new HotHistogram('y_seconds', 'Help.', ['stage'], [1])
+    expect(histogram.series('journal')).toBe(histogram.series('journal'))
+    expect(histogram.series('journal')).not.toBe(histogram.series('leveldb'))
+    expect(() => histogram.series('journal', 'ok')).toThrow(RangeError)
   })
 })
