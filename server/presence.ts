@@ -229,10 +229,12 @@ export class Presence {
     if (this.sweeper) clearInterval(this.sweeper)
   }
 
-  /** Sends the changes collected so far now, instead of at the end of the window. */
+  /**
+   * Sends the changes collected so far now, instead of at the end of the window (whose timer stays:
+   * a room flushes with nearly every update it relays, and re-arming a timer each time costs more
+   * than letting it find nothing).
+   */
   readonly flush = (): void => {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = null
     if (this.destroyed || this.changed.size === 0) return
     const changed = [...this.changed]
     this.changed.clear()
@@ -269,7 +271,13 @@ export class Presence {
     if (this.destroyed) return
     // Coalesced: one frame per room per window carries every client's latest state, instead of
     // one frame per cursor move per receiver.
-    this.timer ??= setTimeout(this.flush, this.options.flushMs)
+    this.timer ??= setTimeout(this.windowEnds, this.options.flushMs)
+  }
+
+  /** The window's timer: what changed since the last flush goes now. */
+  private readonly windowEnds = (): void => {
+    this.timer = null
+    this.flush()
   }
 
   /**

@@ -81,6 +81,34 @@ describe('presence', () => {
     expect(bob.view.getStates().has(a.clientID)).toBe(false)
   })
 
+  it('sends what changed at the end of its 30 ms window, and a change after an early flush in the same window', () => {
+    const a = new awarenessProtocol.Awareness(new Y.Doc())
+    a.setLocalStateField('cursor', 1)
+    presence.apply(alice.connection, update(a))
+    vi.advanceTimersByTime(29)
+    expect(bob.frames).toHaveLength(0)
+    vi.advanceTimersByTime(1)
+    expect(bob.stateOf(a)).toEqual({ cursor: 1 })
+
+    // Flushed early (with a document update), then changed again: the window that started with
+    // the first change carries the second.
+    a.setLocalStateField('cursor', 2)
+    presence.apply(alice.connection, update(a))
+    vi.advanceTimersByTime(10)
+    presence.flush()
+    expect(bob.stateOf(a)).toEqual({ cursor: 2 })
+    a.setLocalStateField('cursor', 3)
+    presence.apply(alice.connection, update(a))
+    vi.advanceTimersByTime(19)
+    expect(bob.stateOf(a)).toEqual({ cursor: 2 })
+    vi.advanceTimersByTime(1)
+    expect(bob.stateOf(a)).toEqual({ cursor: 3 })
+    // Nothing changed since: the next window sends nothing.
+    const sent = bob.frames.length
+    vi.advanceTimersByTime(100)
+    expect(bob.frames).toHaveLength(sent)
+  })
+
   it('ignores an echo at the same clock, and takes a newer one', () => {
     const a = new awarenessProtocol.Awareness(new Y.Doc())
     a.setLocalStateField('cursor', 1)
