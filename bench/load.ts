@@ -24,11 +24,13 @@ type FromLoadgen =
   | { readonly type: 'done' }
   | { readonly type: 'result'; readonly result: LoadResult }
 
+/** `build`: for Tandem, another checkout whose built server to measure (see StartOptions). */
 export async function measureLoad(
   target: Target,
   spec: Omit<LoadSpec, 'url' | 'expectServerSync' | 'hocuspocus'>,
+  build?: string,
 ): Promise<Measured> {
-  const server = await startTarget(target)
+  const server = await startTarget(target, { build })
   try {
     return await drive(server, {
       ...spec,

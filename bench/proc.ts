@@ -42,6 +42,8 @@ export interface StartOptions {
   readonly probe?: boolean
   /** More command-line arguments for the target, after its own (e.g. `--redis-url`). */
   readonly args?: readonly string[]
+  /** Tandem: the checkout whose built server runs (its `dist/`), instead of this one. */
+  readonly build?: string
 }
 
 const PROBE_PATH = fileURLToPath(new URL('./probe.js', import.meta.url))
@@ -50,7 +52,7 @@ const PROBE_PATH = fileURLToPath(new URL('./probe.js', import.meta.url))
 export async function startTarget(target: Target, options: StartOptions = {}): Promise<ProcessUnderTest> {
   const dataDir =
     target === 'relay' ? null : (options.dataDir ?? mkdtempSync(join(tmpdir(), `${target}-bench-`)))
-  const args = [...command(target, dataDir, options.fsync === true), ...(options.args ?? [])]
+  const args = [...command(target, dataDir, options.fsync === true, options.build), ...(options.args ?? [])]
   // e.g. TANDEM_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" to profile the target.
   const nodeArgs = process.env.TANDEM_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
   if (options.probe) nodeArgs.push('--expose-gc', '--import', PROBE_PATH)
@@ -85,7 +87,7 @@ export async function startTarget(target: Target, options: StartOptions = {}): P
   }
 }
 
-function command(target: Target, dataDir: string | null, fsync: boolean): string[] {
+function command(target: Target, dataDir: string | null, fsync: boolean, build = ''): string[] {
   switch (target) {
     case 'relay':
       return ['dist/bench/relay.js']
@@ -93,7 +95,7 @@ function command(target: Target, dataDir: string | null, fsync: boolean): string
       return ['dist/bench/hocuspocus.js', dataDir as string]
     case 'tandem':
       return [
-        'dist/server/main.js',
+        join(build, 'dist/server/main.js'),
         '--port',
         '0',
         '--data-dir',

@@ -17,10 +17,13 @@
  * --flood-seconds and --flood-rate (flood: s, MB/s), --large 300,500
  * and --writers (largeroom), --duration (s, measured), --warmup (s of typing before the measured
  * window, fanout and largeroom), --repeat (alternating runs per target), --with hocuspocus (also
- * measure that peer in fanout and largeroom, reported as Tandem ÷ peer), --out (JSON).
+ * measure that peer in fanout and largeroom, reported as Tandem ÷ peer), --against <dir> (fanout
+ * and largeroom also measure the Tandem build of another checkout, its dist/ built, alternating
+ * with this one, reported as this ÷ that), --out (JSON).
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { bigDoc } from './bigdoc.js'
 import { cluster } from './cluster.js'
@@ -77,6 +80,7 @@ const { values } = parseArgs({
     writers: { type: 'string' },
     repeat: { type: 'string' },
     with: { type: 'string', multiple: true },
+    against: { type: 'string' },
     out: { type: 'string' },
   },
 })
@@ -107,6 +111,11 @@ for (const peer of peers) {
     process.exit(2)
   }
 }
+const against = values.against
+if (against !== undefined && !existsSync(join(against, 'dist/server/main.js'))) {
+  console.error(`bench: --against must be a Tandem checkout with dist/ built, got ${JSON.stringify(against)}`)
+  process.exit(2)
+}
 const run: LoadRun = {
   // Servers run for days: measure them once their hot code is compiled, not while it compiles.
   warmupMs: number('warmup', values.warmup, quick ? 1 : 3, true) * 1000,
@@ -114,6 +123,7 @@ const run: LoadRun = {
   // Latency and CPU move with the machine's noise: alternate several runs and pool them.
   repeat: number('repeat', values.repeat, quick ? 1 : 3),
   peers,
+  against,
 }
 
 async function runScenario(name: Scenario): Promise<ScenarioResult[]> {

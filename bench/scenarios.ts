@@ -27,9 +27,10 @@ const MB = 1024 * 1024
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const noLedger: Ledger = { sent: () => undefined, received: () => undefined }
 
-function loadRow(m: Measured): Row {
+/** The row of one run; `label` names the target (the other build's runs are Tandem's too). */
+function loadRow(m: Measured, label: string = m.target): Row {
   return {
-    target: m.target,
+    target: label,
     clients: m.clients,
     'p50 ms': m.latencyMs.p50,
     'p99 ms': m.latencyMs.p99,
@@ -46,6 +47,9 @@ function loadRow(m: Measured): Row {
   }
 }
 
+/** The label of the other Tandem build's runs (`LoadRun.against`). */
+const AGAINST = 'tandem (against)'
+
 /** A peer server measured alongside, for comparison only (no target is stated against it). */
 export type Peer = Exclude<Target, 'relay' | 'tandem'>
 
@@ -56,6 +60,12 @@ export interface LoadRun {
   /** Rounds of relay, Tandem and peers, one after the other; ratios are over all rounds pooled. */
   readonly repeat: number
   readonly peers: readonly Peer[]
+  /**
+   * Another Tandem checkout (its `dist/` built) measured alongside in fan-out, in alternating
+   * order with this one, and reported as this build ÷ that one: for changes smaller than the
+   * machine's noise between runs an hour apart.
+   */
+  readonly against?: string
 }
 
 type Check = ScenarioResult['checks'][number]
@@ -82,22 +92,32 @@ const messagesPerSecond: Figure = (runs) =>
  * median of three of them, moves with it, while pooled rounds average the noise before dividing.
  */
 async function alternate(spec: Parameters<typeof measureLoad>[1], run: LoadRun) {
-  const targets: Target[] = ['relay', 'tandem', ...run.peers]
-  const rounds: Map<Target, Measured>[] = []
+  /** What each round runs, by the label its rows carry: the targets, and the other build. */
+  const runners = new Map<string, () => Promise<Measured>>()
+  for (const target of ['relay', 'tandem', ...run.peers] as Target[])
+    runners.set(target, () => measureLoad(target, spec))
+  const { against } = run
+  if (against) runners.set(AGAINST, () => measureLoad('tandem', spec, against))
+  const rounds: Map<string, Measured>[] = []
   for (let i = 0; i < run.repeat; i++) {
-    const round = new Map<Target, Measured>()
-    for (const target of targets) round.set(target, await measureLoad(target, spec))
+    const round = new Map<string, Measured>()
+    // The two builds swap places every round: neither always runs right after the relay.
+    const order = [...runners.keys()]
+    if (against && i % 2 === 1) {
+      order[order.indexOf('tandem')] = AGAINST
+      order[order.length - 1] = 'tandem'
+    }
+    for (const label of order) round.set(label, await (runners.get(label) as () => Promise<Measured>)())
     rounds.push(round)
   }
-  const runsOf = (target: Target) => rounds.map((round) => round.get(target) as Measured)
+  const runsOf = (label: string) => rounds.map((round) => round.get(label) as Measured)
   /** Tandem ÷ `other` for `figure`, over all rounds. */
-  const compare = (figure: Figure, other: Target = 'relay') =>
-    ratio(figure(runsOf('tandem')), figure(runsOf(other)))
-  /** Tandem ÷ each peer for the given figures, reported alongside the targets. */
+  const compare = (figure: Figure, other = 'relay') => ratio(figure(runsOf('tandem')), figure(runsOf(other)))
+  /** Tandem ÷ each peer (and ÷ the other build) for the given figures, reported alongside the targets. */
   const peerChecks = (figures: [string, Figure][]): Check[] =>
-    run.peers.flatMap((peer) =>
+    [...run.peers, ...(against ? [AGAINST] : [])].flatMap((peer) =>
       figures.map(([what, figure]) => ({
-        what: `${what}: Tandem ÷ ${peer}`,
+        what: `${what}: Tandem ÷ ${peer === AGAINST ? `the build in ${against}` : peer}`,
         value: compare(figure, peer),
         target: '(report)',
         ok: true,
@@ -108,7 +128,7 @@ async function alternate(spec: Parameters<typeof measureLoad>[1], run: LoadRun) 
   )
   const title =
     run.repeat > 1 ? ` (${run.repeat} alternating runs each; ratios over all runs taken together)` : ''
-  const rows = rounds.flatMap((round) => [...round.values()].map(loadRow))
+  const rows = rounds.flatMap((round) => [...round].map(([label, m]) => loadRow(m, label)))
   return { rows, compare, peerChecks, worstTandem, title }
 }
 
