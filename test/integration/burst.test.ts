@@ -5,6 +5,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { Connection, Framer } from '../../server/connection.js'
 import { CloseCode } from '../../server/errors.js'
 import { Stats } from '../../server/metrics.js'
+import { until } from '../helpers/wait.js'
 
 /**
  * A Connection over a real socket pair, read by a stock ws client: what a burst (cork, sends,
@@ -41,10 +42,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup()
 })
 
-const until = async (check: () => boolean) => {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
-}
-
 describe('a burst on a connection', () => {
   const small = (byte: number) => new Uint8Array(20).fill(byte)
   const large = new Uint8Array(70_000).fill(9)
@@ -57,12 +54,12 @@ describe('a burst on a connection', () => {
     connection.send(large)
     connection.send(small(3))
     // Held until uncork (the first frame, sent before the burst, has arrived meanwhile).
-    await until(() => received.length === 1)
+    await until(() => received.length === 1, 5_000, 'the frame sent before the burst')
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(received).toHaveLength(1)
     connection.uncork()
     connection.send(small(4))
-    await until(() => received.length === 5)
+    await until(() => received.length === 5, 5_000, 'the burst')
     expect(received.map((frame) => [frame.length, frame[0]])).toEqual([
       [20, 1],
       [20, 2],
