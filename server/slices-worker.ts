@@ -34,7 +34,7 @@ function answer(request: WorkerRequest): WorkerReply {
 function carried(reply: WorkerReply): Uint8Array[] {
   if ('slices' in reply) return reply.slices ?? []
   if ('update' in reply) return [reply.update]
-  if ('facts' in reply) return [reply.facts.vector, reply.facts.snapshot, reply.facts.deletions]
+  if ('facts' in reply) return [reply.facts.vector, reply.facts.deletions]
   return []
 }
 

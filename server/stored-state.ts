@@ -1,6 +1,6 @@
 /**
  * What a reading room (reading-room.ts) knows of the stored state it serves, without building a
- * `Y.Doc`: its state vector, for the server's sync step 1, and its snapshot, to tell whether a
+ * `Y.Doc`: its state vector, for the server's sync step 1, and its delete set, to tell whether a
  * client's update changes it. A client that holds the document answers the server's sync step 1
  * with its whole delete set even when it has nothing new: that must not cost a build.
  */
@@ -10,8 +10,6 @@ import * as Y from 'yjs'
 export interface StateFacts {
   /** Its state vector, encoded. */
   readonly vector: Uint8Array
-  /** Its snapshot (state vector and delete set), encoded. */
-  readonly snapshot: Uint8Array
   /**
    * Its delete set as an update of no structs: byte for byte what a client holding exactly this
    * state answers the server's sync step 1 with (Yjs writes delete sets in one canonical form).
@@ -22,9 +20,7 @@ export interface StateFacts {
 /** Reads `state` (an update) twice, without decoding its contents: milliseconds for a large one. */
 export function inspectState(state: Uint8Array): StateFacts {
   const vector = Y.encodeStateVectorFromUpdate(state)
-  const deletions = Y.diffUpdate(state, vector)
-  const { ds } = Y.decodeUpdate(deletions)
-  return { vector, snapshot: Y.encodeSnapshot(Y.createSnapshot(ds, Y.decodeStateVector(vector))), deletions }
+  return { vector, deletions: Y.diffUpdate(state, vector) }
 }
 
 /** The facts of one state, with its snapshot decoded when first needed. */
@@ -64,7 +60,8 @@ export class KnownState {
   }
 
   private snapshot(): Y.Snapshot {
-    this.decoded ??= Y.decodeSnapshot(this.facts.snapshot)
+    // (An update of no structs: decoding it reads the delete set alone.)
+    this.decoded ??= Y.createSnapshot(Y.decodeUpdate(this.facts.deletions).ds, this.clocks)
     return this.decoded
   }
 }

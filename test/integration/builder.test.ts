@@ -106,7 +106,7 @@ describe('the document builder’s worker', () => {
     expect(doc.getText('t').toString()).toBe(reference.getText('t').toString())
   })
 
-  it('reads a stored state in the worker: its state vector, snapshot and delete set, as Yjs has them', async () => {
+  it('reads a stored state in the worker: its state vector and delete set, as Yjs has them', async () => {
     const [update] = fragmented() as [Uint8Array]
     const facts = await builder.inspect(update)
     expect(Y.decodeStateVector(facts.vector)).toEqual(
@@ -114,7 +114,9 @@ describe('the document builder’s worker', () => {
     )
     const reference = new Y.Doc()
     Y.applyUpdate(reference, update)
-    expect(Y.equalSnapshots(Y.decodeSnapshot(facts.snapshot), Y.snapshot(reference))).toBe(true)
+    // The snapshot a reading room derives from them is the document's own.
+    const derived = Y.createSnapshot(Y.decodeUpdate(facts.deletions).ds, Y.decodeStateVector(facts.vector))
+    expect(Y.equalSnapshots(derived, Y.snapshot(reference))).toBe(true)
     expect(Buffer.from(facts.deletions)).toEqual(Buffer.from(Y.encodeStateAsUpdate(reference, facts.vector)))
     await expect(builder.inspect(new Uint8Array(70 * 1024).fill(0xff))).rejects.toThrow()
   })
