@@ -43,11 +43,6 @@ export class Outbox {
 
   constructor(private readonly target: OutboxTarget) {}
 
-  /** Whether frames wait for a write: its completion (or failure) will release them. */
-  get holding(): boolean {
-    return this.held.length > 0
-  }
-
   /** Follows a store write; returns false when it is the write already followed (same batch). */
   follow(written: Promise<void>): boolean {
     if (written === this.lastWrite) return false

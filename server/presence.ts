@@ -74,11 +74,6 @@ export class Presence {
   /** Of those, the ones whose latest change came from another node (not published back). */
   private readonly fromPeers = new Set<number>()
   private timer: NodeJS.Timeout | null = null
-  /**
-   * Whether a flush is already on its way (the room's next release of held updates, which flushes
-   * the changes that came with them): then a change needs no timer of its own.
-   */
-  flushComing: () => boolean = () => false
   private sweeper: NodeJS.Timeout | null = null
   private destroyed = false
 
@@ -275,10 +270,8 @@ export class Presence {
   private scheduleFlush(): void {
     if (this.destroyed) return
     // Coalesced: one frame per room per window carries every client's latest state, instead of
-    // one frame per cursor move per receiver. A cursor move that follows an update goes with it:
-    // a timer per move would wake the event loop only to find it sent.
-    if (this.timer || this.flushComing()) return
-    this.timer = setTimeout(this.windowEnds, this.options.flushMs)
+    // one frame per cursor move per receiver.
+    this.timer ??= setTimeout(this.windowEnds, this.options.flushMs)
   }
 
   /** The window's timer: what changed since the last flush goes now. */

@@ -209,7 +209,6 @@ export class Room implements MessageSink {
         }
       },
     })
-    this.presence.flushComing = () => this.outbox.holding
     if (stored.length === 1) this.keepSnapshot(stored[0] as Uint8Array, Y.encodeStateVector(doc))
     this.history = new History(name, () => this.doc, {
       store: options.store,

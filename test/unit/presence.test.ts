@@ -109,25 +109,6 @@ describe('presence', () => {
     expect(bob.frames).toHaveLength(sent)
   })
 
-  it('leaves a change that a coming flush will carry to it, and times one when none is coming', () => {
-    let coming = true
-    presence.flushComing = () => coming
-    const a = new awarenessProtocol.Awareness(new Y.Doc())
-    a.setLocalStateField('cursor', 1)
-    presence.apply(alice.connection, update(a))
-    vi.advanceTimersByTime(100)
-    expect(bob.frames).toHaveLength(0)
-    // The room's release of the update it came with.
-    presence.flush()
-    expect(bob.stateOf(a)).toEqual({ cursor: 1 })
-
-    coming = false
-    a.setLocalStateField('cursor', 2)
-    presence.apply(alice.connection, update(a))
-    vi.advanceTimersByTime(30)
-    expect(bob.stateOf(a)).toEqual({ cursor: 2 })
-  })
-
   it('ignores an echo at the same clock, and takes a newer one', () => {
     const a = new awarenessProtocol.Awareness(new Y.Doc())
     a.setLocalStateField('cursor', 1)
