@@ -77,9 +77,9 @@ export class Framer {
 
   /** The frame of `payload` alone (as `of`). */
   ofOne(payload: Uint8Array): readonly Uint8Array[] {
-    this.one[0] = payload
+    this.one.push(payload)
     const frames = this.of(this.one)
-    this.one.length = 0
+    this.one.pop()
     return frames
   }
 }
@@ -255,7 +255,9 @@ export class Connection {
     this.corked = false
     const burst = this.burst as Uint8Array[]
     if (burst.length > 0 && this.isOpen) this.write(this.options.framer.of(burst))
-    burst.length = 0
+    // Emptied by pop, which keeps the array's storage: \`length = 0\` would free it, and every
+    // burst of every socket would allocate it again.
+    while (burst.length > 0) burst.pop()
   }
 
   private write(frames: readonly Uint8Array[]): void {
