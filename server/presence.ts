@@ -230,12 +230,14 @@ export class Presence {
   }
 
   /**
-   * Sends the changes collected so far now, instead of at the end of the window (whose timer stays:
-   * a room flushes with nearly every update it relays, and re-arming a timer each time costs more
-   * than letting it find nothing).
+   * Sends the changes collected so far now, instead of at the end of the window, whose timer goes:
+   * a room flushes with nearly every update it relays, and a timer left to fire would wake the
+   * event loop 30 ms later only to find nothing (clearing it costs less).
    */
   readonly flush = (): void => {
     if (this.destroyed || this.changed.size === 0) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
     const changed = [...this.changed]
     this.changed.clear()
     const frame = encodeAwarenessEntries(changed.map((id) => this.entryOf(id)))
