@@ -255,7 +255,7 @@ export class Connection {
     this.corked = false
     const burst = this.burst as Uint8Array[]
     if (burst.length > 0 && this.isOpen) this.write(this.options.framer.of(burst))
-    // Emptied by pop, which keeps the array's storage: \`length = 0\` would free it, and every
+    // Emptied by pop, which keeps the array's storage: `length = 0` would free it, and every
     // burst of every socket would allocate it again.
     while (burst.length > 0) burst.pop()
   }
