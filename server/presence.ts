@@ -235,9 +235,9 @@ export class Presence {
    * event loop 30 ms later only to find nothing (clearing it costs less).
    */
   readonly flush = (): void => {
-    if (this.destroyed || this.changed.size === 0) return
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
+    if (this.destroyed || this.changed.size === 0) return
     const changed = [...this.changed]
     this.changed.clear()
     const frame = encodeAwarenessEntries(changed.map((id) => this.entryOf(id)))
@@ -273,13 +273,7 @@ export class Presence {
     if (this.destroyed) return
     // Coalesced: one frame per room per window carries every client's latest state, instead of
     // one frame per cursor move per receiver.
-    this.timer ??= setTimeout(this.windowEnds, this.options.flushMs)
-  }
-
-  /** The window's timer: what changed since the last flush goes now. */
-  private readonly windowEnds = (): void => {
-    this.timer = null
-    this.flush()
+    this.timer ??= setTimeout(this.flush, this.options.flushMs)
   }
 
   /**

@@ -23,7 +23,7 @@ export function inspectState(state: Uint8Array): StateFacts {
   return { vector, deletions: Y.diffUpdate(state, vector) }
 }
 
-/** The facts of one state, with its snapshot decoded when first needed. */
+/** The facts of one state, with its snapshot built from them when first needed. */
 export class KnownState {
   /** Per client, the clock its structs reach: a few entries, read at once. */
   private readonly clocks: Map<number, number>
