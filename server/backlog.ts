@@ -7,14 +7,21 @@
  * so the room does not need its document for them: their bytes go to the store and to the other
  * clients as they came. Only an update that Yjs would integrate whole, holding nothing back, is
  * taken (`followsOn`); the room integrates the backlog in one transaction before anything reads
- * its document, and at the latest INTEGRATE_AFTER_MS after the first.
+ * its document, once MAX_UPDATES wait, and at the latest INTEGRATE_AFTER_MS after the first.
+ *
+ * Larger batches keep paying on a busy server, where a room's document has left the CPU's caches
+ * between two batches: in fan-out 20×10 a keystroke cost about 11.7 µs to integrate in batches of
+ * 33 (one every 500 ms) and 5.4 µs in batches of 256.
  */
 import * as Y from 'yjs'
 import { hasPending } from './pending.js'
 import type { DecodedUpdate } from './protocol.js'
 
-/** The longest an update waits to be integrated, in ms. */
-const INTEGRATE_AFTER_MS = 500
+/**
+ * The longest an update waits to be integrated, in ms: a busy room fills MAX_UPDATES first (65
+ * keystrokes a second take about 4 s), a quiet one integrates what little it has.
+ */
+const INTEGRATE_AFTER_MS = 5000
 /** At most this many updates, and this many bytes of them, wait. */
 const MAX_UPDATES = 256
 const MAX_BYTES = 256 * 1024
