@@ -60,7 +60,7 @@ export interface ServerOptions {
   readonly commitIntervalMs?: number
   /**
    * Compact a document once it has this many stored update records and they add up to a quarter
-   * of its size when last compacted, or 16 times this many whatever their size. Default 500.
+   * of its size when last compacted, or 4 times this many whatever their size. Default 2 000.
    */
   readonly compactAfterRecords?: number
   /** Delay before retrying to persist a room whose write failed. Default 5 000 ms. */
@@ -161,7 +161,7 @@ export const DEFAULTS = {
   maxQueuedMessages: 1000,
   pingIntervalMs: 30_000,
   commitIntervalMs: 0,
-  compactAfterRecords: 500,
+  compactAfterRecords: 2_000,
   persistRetryMs: 5_000,
   awarenessFlushMs: 30,
   keepaliveMs: 10_000,

@@ -111,7 +111,7 @@ const noop = (): void => undefined
 /** A document is compacted once its appended records reach 1/this of its compacted size… */
 const COMPACT_GROWTH_DIVISOR = 4
 /** …or this many times `compactAfterRecords` records: a load replays records one by one. */
-const MAX_RECORDS_FACTOR = 16
+const MAX_RECORDS_FACTOR = 4
 /** A large document keeps the updates since its snapshot in memory up to this many bytes. */
 const MAX_SINCE_BYTES = 1024 * 1024
 
@@ -460,8 +460,11 @@ export class Room implements MessageSink {
    * Past `compactAfterRecords` records, once they add up to a quarter of the compacted document.
    * A compaction encodes and writes the whole document on the event loop (about 60 ms for a
    * 2.7 MB one), so a large document waits for proportionally more appends: what compaction
-   * costs stays proportional to what is appended, whatever the document's size. Past 16 times
+   * costs stays proportional to what is appended, whatever the document's size. Past 4 times
    * as many records it compacts whatever their size: loading after a crash replays each record.
+   * A small document, too, is rewritten whole each time, and so are the records that LevelDB
+   * then carries down its levels: compacting every 2,000 records rather than every 500 took 7%
+   * off the server's CPU in fan-out 20×10.
    */
   private shouldCompact(): boolean {
     const { compactAfterRecords } = this.options

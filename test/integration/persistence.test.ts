@@ -143,10 +143,10 @@ describe('persistence: compaction', () => {
     expect(fixture.store.calls.compact).toBe(1) // 31 records, but far less than 10 kB of them
     await typeAndWait(1, 'w'.repeat(10_000))
     expect(fixture.store.calls.compact).toBe(2)
-    // Past 16 times compactAfterRecords, small records are compacted all the same.
-    await typeAndWait(100, 'z')
+    // Past 4 times compactAfterRecords, small records are compacted all the same.
+    await typeAndWait(30, 'z')
     expect(fixture.store.calls.compact).toBe(2)
-    await typeAndWait(70, 'z')
+    await typeAndWait(10, 'z')
     expect(fixture.store.calls.compact).toBe(3)
     // Stopped with its clients still there; they stay away from the next servers, whose only
     // edits are the ones counted below.
