@@ -7,7 +7,8 @@
  * so the room does not need its document for them: their bytes go to the store and to the other
  * clients as they came. Only an update that Yjs would integrate whole, holding nothing back, is
  * taken (`followsOn`); the room integrates the backlog in one transaction before anything reads
- * its document, once MAX_UPDATES wait, and at the latest INTEGRATE_AFTER_MS after the first.
+ * its document, when an update finds MAX_UPDATES waiting, and at the latest INTEGRATE_AFTER_MS
+ * after the first.
  *
  * Larger batches keep paying on a busy server, where a room's document has left the CPU's caches
  * between two batches: in fan-out 20×10 a keystroke cost about 11.7 µs to integrate in batches of
